@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine (a classroom mini-PC or a developer's/CI box) for lectern:
+# system packages, then the project's npm dependencies and build. Idempotent; run as root.
+#
+#   sudo provisioning/bootstrap.sh            # packages + npm ci + build
+#   sudo provisioning/bootstrap.sh --packages # system packages only
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Every system package the project uses, and why.
+packages=(
+  # GStreamer 1.22 runtime, plugins and the tools used by tests and technicians
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-x gstreamer1.0-alsa gstreamer1.0-plugins-base-apps gstreamer1.0-vaapi
+  # headers for building the GStreamer binding (gstreamer-superficial)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
+  # the MQTT broker used by tests and by the simulated kit, and its clients
+  mosquitto mosquitto-clients
+  # pty pairs for serial tests, SRT tools for the media tests
+  socat srt-tools
+  # native addons (better-sqlite3, serialport, usb) and libusb for hot-plug
+  build-essential python3 libudev-dev libusb-1.0-0
+  # clock and certificate checks used by `lectern doctor`
+  openssl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bootstrap: these system packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${#missing[@]} system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts mosquitto as a system service where systemd runs; lectern's tests start their
+  # own brokers on free ports, so the system one is left as the distribution configured it.
+else
+  echo "bootstrap: system packages present"
+fi
+
+[[ ${1:-} == --packages ]] && exit 0
+
+cd "$here"
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "bootstrap: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "bootstrap: build"
+npm run --silent build
+echo "bootstrap: done"
