@@ -2,12 +2,20 @@
 // The `lectern` command: the daemon (`lectern agent`) and the technician's tools. Each area
 // registers its own subcommands; this file only assembles them.
 import { Command } from 'commander';
+import { registerAgentCommand } from './cli/agent.js';
+import { registerConfigCommands } from './cli/config.js';
+import { registerLessonsCommands } from './cli/lessons.js';
+import { agentVersion } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
     .description('Classroom appliance agent for live dedicated-delivery classrooms (5G+专递课堂)')
     .showHelpAfterError()
+    .version(agentVersion())
     .configureHelp({ sortSubcommands: true });
+  registerAgentCommand(program);
+  registerConfigCommands(program);
+  registerLessonsCommands(program);
   program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
   return program;
 }

@@ -27,7 +27,14 @@ const REDACT = [
  * The root logger: JSON lines on stdout (journald keeps them), one child per module
  * (`log.child({ module: 'link' })`), secrets shown as "[hidden]".
  */
-export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream, copyTo?: NodeJS.WritableStream): Logger {
+  const main = destination ?? pino.destination({ dest: 1, sync: false });
+  const streams = copyTo
+    ? pino.multistream([
+        { stream: main, level: 'trace' },
+        { stream: copyTo, level: 'trace' },
+      ])
+    : main;
   return pino(
     {
       level,
@@ -35,7 +42,7 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
       redact: { paths: REDACT, censor: '[hidden]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    streams,
   );
 }
 

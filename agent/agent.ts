@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
+import type { LogRing } from './logring.js';
+import { systemClock, type Clock } from './clock.js';
+import { Contract } from './contract/validate.js';
+import type { Capabilities, StatusMessage } from './contract/types.js';
+import { isoInZone } from './contract/time.js';
+import { openStateOrSetAside, type Db } from './state/db.js';
+import { Outbox } from './outbox.js';
+import { EventPublisher } from './events.js';
+import { Ledger } from './ledger.js';
+import { TimetableStore } from './timetable/store.js';
+import { TimetableReceiver } from './timetable/receiver.js';
+import { CommandDispatcher } from './commands.js';
+import { registerCommands } from './command-handlers.js';
+import { HealthCollector } from './health.js';
+import { HeartbeatService } from './heartbeat.js';
+import { PlatformLink, deviceRoot } from './link.js';
+import { DeviceWatch } from './device-watch.js';
+import type { HealthSource } from './devices.js';
+import { agentVersion } from './version.js';
+
+export interface AgentOptions {
+  config: Config;
+  log: Logger;
+  logRing?: LogRing;
+  clock?: Clock;
+  /** The kit's drivers, already built (real or simulated); the agent watches their health. */
+  devices?: readonly HealthSource[];
+  capabilities?: Capabilities;
+  /** Called from the work loop each time it completes a round (systemd watchdog). */
+  onAlive?: () => void;
+}
+
+/** Everything the running agent is made of; built in `start()`, the one composition root. */
+interface Parts {
+  db: Db;
+  contract: Contract;
+  outbox: Outbox;
+  events: EventPublisher;
+  ledger: Ledger;
+  timetables: TimetableStore;
+  receiver: TimetableReceiver;
+  dispatcher: CommandDispatcher;
+  health: HealthCollector;
+  heartbeat: HeartbeatService;
+  link: PlatformLink;
+  watch: DeviceWatch;
+}
+
+/**
+ * The lectern daemon. `start()` opens the state, builds every service and connects to the
+ * platform; a part that fails to start is logged and reported, the rest runs. `stop()` is
+ * bounded: the clean-shutdown status is published, pending acknowledgements written, the
+ * database closed.
+ */
+export class Agent {
+  readonly bootId = randomBytes(6).toString('hex');
+  readonly startedAt = new Date();
+  private parts: Parts | undefined;
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get config(): Config {
+    return this.opts.config;
+  }
+
+  get running(): Parts | undefined {
+    return this.parts;
+  }
+
+  /** Dates and timestamps use the applied timetable's zone, else the configured one. */
+  timeZone(): string {
+    return this.parts?.timetables.current()?.timetable.timezone ?? this.opts.config.timezone;
+  }
+
+  formatTs(date: Date): string {
+    return isoInZone(date, this.timeZone());
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    const root = deviceRoot(config.deviceId);
+    const opened = openStateOrSetAside({ dataDir: config.dataDir });
+    const db = opened.db;
+    const contract = new Contract();
+    const outbox = new Outbox(db, log.child({ module: 'outbox' }), config.outbox);
+    const events = new EventPublisher({ bootId: this.bootId, topic: `${root}events`, outbox, clock: this.clock, timeZone: () => this.timeZone() });
+    const ledger = new Ledger(db, outbox, `${root}lessons`);
+    const timetables = new TimetableStore(db);
+    const watch = new DeviceWatch({ sources: this.opts.devices ?? [], events, log: log.child({ module: 'devices' }), lessonId: () => null });
+    const health = new HealthCollector({
+      bootId: this.bootId,
+      startedAt: this.startedAt,
+      dataDir: config.dataDir,
+      clock: this.clock,
+      timeZone: () => this.timeZone(),
+      devices: () => watch.devices(),
+      outbox: () => outbox.stats(),
+      timetableVersion: () => timetables.current()?.version ?? null,
+    });
+    const link: PlatformLink = new PlatformLink({
+      deviceId: config.deviceId,
+      platform: config.platform,
+      log: log.child({ module: 'link' }),
+      birth: () => this.birth(),
+      death: (reason) => ({ online: false, ts: this.formatTs(this.clock.now()), deviceId: config.deviceId, bootId: this.bootId, reason }),
+      handlers: {
+        onConnect: (publisher) => {
+          outbox.connected(publisher);
+          heartbeat.connected();
+        },
+        onDisconnect: () => {
+          outbox.disconnected();
+          heartbeat.disconnected();
+        },
+        onMessage: (msg) => {
+          if (msg.subtopic === 'timetable') {
+            receiver.handle(msg.payload);
+          } else if (msg.subtopic.startsWith('cmd/')) {
+            dispatcher
+              .handle({ name: msg.subtopic.slice(4), payload: msg.payload, responseTopic: msg.responseTopic, correlationData: msg.correlationData })
+              .catch((e: unknown) => log.error({ err: e, topic: msg.subtopic }, 'command handling failed'));
+          }
+        },
+      },
+    });
+    const heartbeat = new HeartbeatService({
+      intervalMs: config.platform.heartbeatIntervalSec * 1000,
+      health,
+      publish: (payload) => link.publishNow('heartbeat', payload, 0),
+      connected: () => link.connected,
+      log: log.child({ module: 'heartbeat' }),
+      onBeat: this.opts.onAlive,
+    });
+    const receiver = new TimetableReceiver({
+      db,
+      store: timetables,
+      contract,
+      events,
+      clock: this.clock,
+      log: log.child({ module: 'timetable' }),
+      formatTs: (d) => this.formatTs(d),
+      onApplied: () => void link.republishBirth().catch((e: unknown) => log.warn({ err: e }, 'could not republish status')),
+    });
+    const dispatcher = new CommandDispatcher({
+      db,
+      outbox,
+      contract,
+      events,
+      clock: this.clock,
+      log: log.child({ module: 'commands' }),
+      replyTopic: `${root}reply`,
+      formatTs: (d) => this.formatTs(d),
+      mqtt5: config.platform.protocolVersion === 5,
+    });
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch };
+    registerCommands(dispatcher, {
+      health,
+      ledger,
+      timetables,
+      logRing: this.opts.logRing,
+      timeZone: () => this.timeZone(),
+      formatTs: (d) => this.formatTs(d),
+    });
+    dispatcher.prune();
+
+    if (opened.setAside) {
+      log.error({ keptAt: opened.setAside, reason: opened.reason }, 'state database was unusable: kept it aside and started a new one');
+      events.emit({
+        type: 'device.fault',
+        severity: 'error',
+        device: { kind: 'storage', id: 'state', status: 'degraded', detail: `state database was corrupt; kept at ${opened.setAside}`.slice(0, 500) },
+        message: `state database was unusable and was replaced by a new one; the old file is kept at ${opened.setAside}`,
+      });
+    }
+    watch.start();
+    link.start();
+    log.info(
+      { deviceId: config.deviceId, bootId: this.bootId, dataDir: config.dataDir, broker: config.platform.mqttUrl, version: agentVersion() },
+      'agent started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    this.parts = undefined;
+    parts.watch.stop();
+    parts.heartbeat.stop();
+    await parts.link.stop();
+    parts.outbox.stop();
+    parts.db.close();
+    this.opts.log.info('agent stopped');
+  }
+
+  private birth(): StatusMessage {
+    const c = this.opts.config;
+    const status: StatusMessage = {
+      online: true,
+      ts: this.formatTs(this.clock.now()),
+      deviceId: c.deviceId,
+      bootId: this.bootId,
+      agentVersion: agentVersion(),
+      role: c.role,
+      timetableVersion: this.parts?.timetables.current()?.version ?? null,
+      capabilities: this.opts.capabilities ?? {},
+    };
+    if (c.school) status.school = c.school;
+    if (c.room) status.room = c.room;
+    return status;
+  }
+}

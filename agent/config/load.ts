@@ -1,0 +1,130 @@
+import { readFileSync, accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { createAjv, describeErrors } from '../contract/validate.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { isValidTimeZone } from '../contract/time.js';
+import { configSchema, type Config, type ConfigInput } from './schema.js';
+
+/** Options given on the command line; each overrides the same setting of the file. */
+export interface ConfigOverrides {
+  deviceId?: string;
+  mqttUrl?: string;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+const validateConfig = createAjv({ useDefaults: true }).compile<Config>(configSchema);
+
+const MQTT_SCHEMES = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']);
+
+/**
+ * Checks a config object: schema first (every problem, each with its path), then the rules a
+ * schema cannot say (zone names, URL syntax, readable certificate files). Returns the config
+ * with defaults filled in, or throws one ConfigError listing every problem.
+ */
+export function validateConfigObject(input: unknown, source: string): Config {
+  const copy: unknown = structuredClone(input);
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) {
+    throw new ConfigError(`${source}: the config must be a JSON object`);
+  }
+  const problems: string[] = [];
+  if (!validateConfig(copy)) {
+    problems.push(...describeErrors(validateConfig.errors));
+    throw new ConfigError(`${source} is invalid`, problems);
+  }
+  const config = copy;
+  if (!isValidTimeZone(config.timezone)) problems.push(`/timezone: "${config.timezone}" is not a known IANA time zone`);
+  let url: URL | undefined;
+  try {
+    url = new URL(config.platform.mqttUrl);
+  } catch {
+    problems.push(`/platform/mqttUrl: "${config.platform.mqttUrl}" is not a URL (expected mqtt://host:port or mqtts://host:port)`);
+  }
+  if (url && !MQTT_SCHEMES.has(url.protocol)) {
+    problems.push(`/platform/mqttUrl: scheme "${url.protocol}" is not one of mqtt:, mqtts:, ws:, wss:`);
+  }
+  if (url && !url.hostname) problems.push('/platform/mqttUrl: has no host');
+  if (config.platform.reconnectMaxSec < config.platform.reconnectMinSec) {
+    problems.push('/platform/reconnectMaxSec: must not be less than reconnectMinSec');
+  }
+  if (Boolean(config.platform.certFile) !== Boolean(config.platform.keyFile)) {
+    problems.push('/platform/certFile, /platform/keyFile: a client certificate needs both the certificate and its key');
+  }
+  for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+    const path = config.platform[field];
+    if (!path) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (e) {
+      problems.push(`/platform/${field}: cannot read "${path}" (${errorMessage(e)})`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+/** Reads and parses a config file; a JSON syntax error names the line and column. */
+export function readConfigFile(path: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${errorMessage(e)}`);
+  }
+  try {
+    return JSON.parse(text) as ConfigInput;
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${describeJsonError(text, e)}`);
+  }
+}
+
+function describeJsonError(text: string, e: unknown): string {
+  const msg = errorMessage(e);
+  const m = /position (\d+)/.exec(msg);
+  if (!m) return msg;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return `${msg} (line ${line}, column ${column})`;
+}
+
+/** Applies command-line overrides on top of a file's content (or the embedded defaults). */
+export function applyOverrides(input: ConfigInput, overrides: ConfigOverrides): ConfigInput {
+  const out: ConfigInput = { ...input, platform: { ...input.platform } };
+  if (overrides.deviceId !== undefined) out.deviceId = overrides.deviceId;
+  if (overrides.dataDir !== undefined) out.dataDir = overrides.dataDir;
+  if (overrides.logLevel !== undefined) out.logLevel = overrides.logLevel as Config['logLevel'];
+  if (overrides.mqttUrl !== undefined) out.platform = { ...out.platform, mqttUrl: overrides.mqttUrl };
+  return out;
+}
+
+/** The embedded defaults of a simulated classroom kit: runs on a bare machine with no file. */
+export function simulatedKitConfig(): ConfigInput {
+  return {
+    deviceId: 'SIM-LOCAL-R001',
+    school: '模拟学校 (simulated school)',
+    room: 'R001 simulated recording classroom',
+    role: 'both',
+    dataDir: '.lectern-sim',
+    // Frequent enough to watch by hand.
+    platform: { heartbeatIntervalSec: 10 },
+  };
+}
+
+export function loadConfig(opts: { file?: string; simulate?: boolean; overrides?: ConfigOverrides; placeholderUrl?: string }): Config {
+  let input: ConfigInput = opts.file ? readConfigFile(opts.file) : opts.simulate ? simulatedKitConfig() : {};
+  input = applyOverrides(input, opts.overrides ?? {});
+  if (opts.placeholderUrl && !input.platform?.mqttUrl) {
+    input = { ...input, platform: { ...input.platform, mqttUrl: opts.placeholderUrl } };
+  }
+  return validateConfigObject(input, opts.file ?? (opts.simulate ? 'simulated kit config' : 'config'));
+}
+
+/** Shown by `lectern config show`: the effective config with secrets hidden. */
+export function redactConfig(config: Config): Config {
+  const platform = { ...config.platform };
+  if (platform.password) platform.password = '[hidden]';
+  return { ...config, platform };
+}

@@ -1,0 +1,133 @@
+// The device's config file: one JSON document, validated against this schema before anything
+// starts. Defaults here are the documented defaults (README "Configuration"); Ajv fills them in.
+import type { SchemaObject } from 'ajv';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface PlatformConfig {
+  /** `mqtt://host:1883` or `mqtts://host:8883` (also ws/wss). */
+  mqttUrl: string;
+  /** 5 = MQTT 5 (preferred), 4 = MQTT 3.1.1 for older city brokers. */
+  protocolVersion: 4 | 5;
+  username?: string;
+  password?: string;
+  /** PEM files for TLS: the platform's CA, and this device's certificate and key for mTLS. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Check the broker's certificate (leave on outside a lab). */
+  rejectUnauthorized: boolean;
+  keepaliveSec: number;
+  connectTimeoutSec: number;
+  heartbeatIntervalSec: number;
+  reconnectMinSec: number;
+  reconnectMaxSec: number;
+  /** Broker-side session kept this long while the device is offline (MQTT 5), so commands wait. */
+  sessionExpirySec: number;
+}
+
+export interface OutboxConfig {
+  /** Messages in flight at once (sent, waiting for PUBACK); the broker's Receive Maximum caps it. */
+  window: number;
+  /** Oldest events (never lesson records) are dropped past this many pending messages. */
+  maxPendingEvents: number;
+}
+
+export interface LessonsConfig {
+  /** Stream uptime (% of the scheduled time) from which a lesson is `effective`. */
+  effectiveThresholdPct: number;
+}
+
+export interface Config {
+  deviceId: string;
+  school?: string;
+  room?: string;
+  role: 'lecture' | 'listen' | 'both';
+  /** IANA zone used for dates when no timetable applies. */
+  timezone: string;
+  dataDir: string;
+  logLevel: LogLevel;
+  platform: PlatformConfig;
+  outbox: OutboxConfig;
+  lessons: LessonsConfig;
+}
+
+/** The config file as written by a person: everything with a default may be left out. */
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons'>> & {
+  platform?: Partial<PlatformConfig>;
+  outbox?: Partial<OutboxConfig>;
+  lessons?: Partial<LessonsConfig>;
+};
+
+export const DEFAULT_DATA_DIR = '/var/lib/lectern';
+export const DEFAULT_CONFIG_FILE = '/etc/lectern/config.json';
+
+export const configSchema: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons'],
+  properties: {
+    deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' },
+    school: { type: 'string', maxLength: 128 },
+    room: { type: 'string', maxLength: 128 },
+    role: { type: 'string', enum: ['lecture', 'listen', 'both'], default: 'both' },
+    timezone: { type: 'string', minLength: 1, maxLength: 64, default: 'Asia/Shanghai' },
+    dataDir: { type: 'string', minLength: 1, maxLength: 4096, default: DEFAULT_DATA_DIR },
+    logLevel: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+    platform: {
+      type: 'object',
+      additionalProperties: false,
+      required: [
+        'mqttUrl',
+        'protocolVersion',
+        'rejectUnauthorized',
+        'keepaliveSec',
+        'connectTimeoutSec',
+        'heartbeatIntervalSec',
+        'reconnectMinSec',
+        'reconnectMaxSec',
+        'sessionExpirySec',
+      ],
+      properties: {
+        mqttUrl: { type: 'string', minLength: 1, maxLength: 2048 },
+        protocolVersion: { type: 'integer', enum: [4, 5], default: 5 },
+        username: { type: 'string', maxLength: 256 },
+        password: { type: 'string', maxLength: 1024 },
+        caFile: { type: 'string', maxLength: 4096 },
+        certFile: { type: 'string', maxLength: 4096 },
+        keyFile: { type: 'string', maxLength: 4096 },
+        rejectUnauthorized: { type: 'boolean', default: true },
+        keepaliveSec: { type: 'integer', minimum: 5, maximum: 600, default: 30 },
+        connectTimeoutSec: { type: 'integer', minimum: 1, maximum: 120, default: 10 },
+        heartbeatIntervalSec: { type: 'integer', minimum: 5, maximum: 600, default: 30 },
+        reconnectMinSec: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 1 },
+        reconnectMaxSec: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 60 },
+        sessionExpirySec: { type: 'integer', minimum: 0, maximum: 604800, default: 86400 },
+      },
+      default: {},
+    },
+    outbox: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['window', 'maxPendingEvents'],
+      properties: {
+        window: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        maxPendingEvents: { type: 'integer', minimum: 100, maximum: 10_000_000, default: 100_000 },
+      },
+      default: {},
+    },
+    lessons: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['effectiveThresholdPct'],
+      properties: {
+        effectiveThresholdPct: { type: 'number', minimum: 0, maximum: 100, default: 80 },
+      },
+      default: {},
+    },
+  },
+};

@@ -1,0 +1,61 @@
+// Numbered schema migrations of the state database. Append only: a released migration is never
+// edited, a change is a new number. Each runs in its own transaction.
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'outbox, class-hour ledger, command replies, timetable, key-value',
+    sql: `
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        qos INTEGER NOT NULL DEFAULT 1,
+        retain INTEGER NOT NULL DEFAULT 0,
+        properties TEXT,
+        kind TEXT NOT NULL,
+        key TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX outbox_kind ON outbox(kind, id);
+
+      CREATE TABLE lessons (
+        lesson_id TEXT PRIMARY KEY,
+        date TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        status TEXT NOT NULL,
+        effective INTEGER NOT NULL,
+        duration_sec INTEGER NOT NULL,
+        scheduled_start TEXT,
+        record TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX lessons_date ON lessons(date);
+
+      CREATE TABLE command_replies (
+        request_id TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        reply TEXT
+      );
+      CREATE INDEX command_replies_received ON command_replies(received_at);
+
+      CREATE TABLE timetable (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version TEXT NOT NULL,
+        body TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+      );
+
+      CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];

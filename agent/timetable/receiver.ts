@@ -1,0 +1,86 @@
+import type { Contract } from '../contract/validate.js';
+import type { Timetable } from '../contract/types.js';
+import type { Db } from '../state/db.js';
+import type { EventPublisher } from '../events.js';
+import type { Logger } from '../log.js';
+import type { Clock } from '../clock.js';
+import type { TimetableStore } from './store.js';
+import { MAX_TIMETABLE_BYTES, timetableProblems } from './validate.js';
+import { errorMessage } from '../errors.js';
+
+/**
+ * Takes the retained `timetable` the platform publishes: validates it completely, stores it
+ * durably and emits `timetable.applied`, or keeps the previous one and emits
+ * `timetable.rejected` with every reason. A redelivery of the applied timetable changes nothing.
+ */
+export class TimetableReceiver {
+  constructor(
+    private readonly deps: {
+      db: Db;
+      store: TimetableStore;
+      contract: Contract;
+      events: EventPublisher;
+      clock: Clock;
+      log: Logger;
+      formatTs(date: Date): string;
+      onApplied(version: string): void;
+    },
+  ) {}
+
+  handle(payload: Buffer): 'applied' | 'unchanged' | 'rejected' | 'ignored' {
+    if (payload.length === 0) {
+      // An empty retained message clears the topic on the broker; it is not a timetable.
+      this.deps.log.warn({ kept: this.deps.store.current()?.version ?? null }, 'retained timetable cleared on the broker; keeping the applied one');
+      return 'ignored';
+    }
+    if (payload.length > MAX_TIMETABLE_BYTES) {
+      return this.reject([`timetable of ${payload.length} bytes is larger than ${MAX_TIMETABLE_BYTES}`], undefined);
+    }
+    const body = payload.toString('utf8');
+    if (this.deps.store.isCurrent(body)) return 'unchanged';
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch (e) {
+      return this.reject([`timetable is not JSON (${errorMessage(e)})`], undefined);
+    }
+    const version = versionOf(value);
+    const problems = timetableProblems(this.deps.contract, value);
+    if (problems.length) return this.reject(problems, version);
+    const timetable = value as Timetable;
+    const now = this.deps.formatTs(this.deps.clock.now());
+    const previous = this.deps.store.current()?.version ?? null;
+    this.deps.db.transaction(() => {
+      this.deps.store.replace(timetable, body, now);
+      this.deps.events.add({
+        type: 'timetable.applied',
+        severity: 'info',
+        message: `timetable ${timetable.version} applied (${timetable.entries.length} entries, term ${timetable.term.start} to ${timetable.term.end})`,
+        details: { version: timetable.version, previousVersion: previous },
+      });
+    })();
+    this.deps.events.send(); // committed with the timetable; send it now
+    this.deps.log.info({ version: timetable.version, previous }, 'timetable applied');
+    this.deps.onApplied(timetable.version);
+    return 'applied';
+  }
+
+  private reject(problems: string[], version: string | undefined): 'rejected' {
+    const kept = this.deps.store.current()?.version ?? null;
+    this.deps.log.warn({ version, problems, kept }, 'timetable rejected');
+    this.deps.events.emit({
+      type: 'timetable.rejected',
+      severity: 'warning',
+      message: `timetable${version ? ` ${version}` : ''} rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}); keeping ${kept ?? 'no timetable'}`,
+      details: { version: version ?? null, keptVersion: kept, reasons: problems.slice(0, 100) },
+    });
+    return 'rejected';
+  }
+}
+
+function versionOf(value: unknown): string | undefined {
+  if (value && typeof value === 'object' && typeof (value as { version?: unknown }).version === 'string') {
+    return (value as { version: string }).version.slice(0, 64);
+  }
+  return undefined;
+}

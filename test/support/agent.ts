@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent } from '../../agent/agent.js';
+import type { ConfigInput } from '../../agent/config/schema.js';
+import { validateConfigObject } from '../../agent/config/load.js';
+import { createLogger } from '../../agent/log.js';
+import { LogRing } from '../../agent/logring.js';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = join(REPO, 'dist/agent/cli.js');
+
+export function testConfig(dataDir: string, mqttUrl: string, extra: ConfigInput = {}): ConfigInput {
+  return {
+    deviceId: 'QZ-TEST-0001-R201',
+    school: '测试小学',
+    room: 'R201',
+    role: 'lecture',
+    dataDir,
+    logLevel: 'warn',
+    ...extra,
+    platform: { mqttUrl, heartbeatIntervalSec: 5, reconnectMinSec: 0.2, reconnectMaxSec: 2, keepaliveSec: 5, ...extra.platform },
+  };
+}
+
+/** The agent in this process (fast, inspectable); logs to a ring, or stdout with LECTERN_TEST_LOG. */
+export function inProcessAgent(input: ConfigInput): { agent: Agent; ring: LogRing } {
+  const config = validateConfigObject(input, 'test config');
+  const ring = new LogRing(500);
+  const log = process.env.LECTERN_TEST_LOG ? createLogger('debug') : createLogger('info', ring);
+  return { agent: new Agent({ config, log, logRing: ring }), ring };
+}
+
+/** The built `lectern agent` as its own process, to be killed like a power cut. */
+export class AgentProcess {
+  private proc: ChildProcess | undefined;
+  output = '';
+
+  constructor(private readonly configFile: string) {}
+
+  static withConfig(dir: string, input: ConfigInput): AgentProcess {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify(input, null, 2));
+    return new AgentProcess(file);
+  }
+
+  start(extraArgs: string[] = []): void {
+    this.output = '';
+    const proc = spawn(process.execPath, [CLI, 'agent', '--config', this.configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.proc = proc;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Resolves with the exit code (or signal) once the process has ended. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return { code: proc?.exitCode ?? null, signal: proc?.signalCode ?? null, ms: 0 };
+    const t0 = Date.now();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((res) =>
+      proc.once('exit', (code, sig) => res({ code, signal: sig, ms: Date.now() - t0 })),
+    );
+    proc.kill(signal);
+    const r = await exited;
+    this.proc = undefined;
+    return r;
+  }
+}
