@@ -1,5 +1,5 @@
 import type { SchemaObject, ValidateFunction } from 'ajv';
-import { createAjv, describeErrors, type Contract } from './contract/validate.js';
+import { describeErrors, type Contract } from './contract/validate.js';
 import type { CommandMessage, ErrorCode, ReplyMessage } from './contract/types.js';
 import type { Db } from './state/db.js';
 import type { Outbox } from './outbox.js';
@@ -70,12 +70,11 @@ export interface IncomingCommand {
 export class CommandDispatcher {
   private readonly specs = new Map<string, { spec: CommandSpec; validate: ValidateFunction }>();
   private readonly running = new Set<string>();
-  private readonly ajv = createAjv();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   register(name: string, spec: CommandSpec): void {
-    this.specs.set(name, { spec, validate: this.ajv.compile(spec.args) });
+    this.specs.set(name, { spec, validate: this.deps.contract.compile(spec.args) });
   }
 
   names(): string[] {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine (a classroom mini-PC or a developer's/CI box) for lectern:
-# system packages, then the project's npm dependencies and build. Idempotent; run as root.
+# system packages, then the project's npm dependencies and build. Idempotent: a second run
+# installs nothing and only rebuilds. Installing packages needs root (it uses sudo when run as
+# another user and sudo is there).
 #
-#   sudo provisioning/bootstrap.sh            # packages + npm ci + build
-#   sudo provisioning/bootstrap.sh --packages # system packages only
+#   provisioning/bootstrap.sh            # packages + npm ci + build
+#   provisioning/bootstrap.sh --packages # system packages only
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,15 +33,21 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then
+    as_root=(sudo DEBIAN_FRONTEND=noninteractive)
+  elif ((${#missing[@]})); then
     echo "bootstrap: these system packages are missing and installing them needs root: ${missing[*]}" >&2
     exit 1
   fi
+fi
+
+if ((${#missing[@]})); then
   echo "bootstrap: installing ${#missing[@]} system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts mosquitto as a system service where systemd runs; lectern's tests start their
   # own brokers on free ports, so the system one is left as the distribution configured it.
 else
@@ -47,6 +55,12 @@ else
 fi
 
 [[ ${1:-} == --packages ]] && exit 0
+
+# Node.js 20 or later (Debian 12's own nodejs is 18, too old for lectern's dependencies).
+if ! command -v node >/dev/null || (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+  echo "bootstrap: lectern needs Node.js 20 or later; found $(node --version 2>/dev/null || echo none)" >&2
+  exit 1
+fi
 
 cd "$here"
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then

@@ -1,4 +1,5 @@
 import { readFileSync, accessSync, constants } from 'node:fs';
+import type { ValidateFunction } from 'ajv';
 import { resolve } from 'node:path';
 import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -13,7 +14,12 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
-const validateConfig = createAjv({ useDefaults: true }).compile<Config>(configSchema);
+let compiled: ValidateFunction<Config> | undefined;
+/** Compiled on first use, so commands that never read a config do not pay for it. */
+function validateConfig(): ValidateFunction<Config> {
+  compiled ??= createAjv({ useDefaults: true }).compile<Config>(configSchema);
+  return compiled;
+}
 
 const MQTT_SCHEMES = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:']);
 
@@ -28,8 +34,9 @@ export function validateConfigObject(input: unknown, source: string): Config {
     throw new ConfigError(`${source}: the config must be a JSON object`);
   }
   const problems: string[] = [];
-  if (!validateConfig(copy)) {
-    problems.push(...describeErrors(validateConfig.errors));
+  const validate = validateConfig();
+  if (!validate(copy)) {
+    problems.push(...describeErrors(validate.errors));
     throw new ConfigError(`${source} is invalid`, problems);
   }
   const config = copy;

@@ -69,26 +69,31 @@ export function describeErrors(errors: readonly ErrorObject[] | null | undefined
   return [...lines];
 }
 
-/** Compiled validators for each contract message, sharing one Ajv instance. */
+/**
+ * Validators for each contract message, sharing one Ajv instance. Each is compiled on first use:
+ * the daemon validates only what it receives (commands, timetables) and its replies, and a
+ * compiled validator costs memory on a small mini-PC.
+ */
 export class Contract {
-  private readonly validators: Record<ContractSchemaName, ValidateFunction>;
+  private readonly validators = new Map<ContractSchemaName, ValidateFunction>();
+  private readonly ajv: Ajv2020;
 
-  constructor() {
-    const ajv = createAjv();
-    ajv.addSchema(common);
-    this.validators = {
-      command: ajv.compile(command),
-      event: ajv.compile(event),
-      heartbeat: ajv.compile(heartbeat),
-      'lesson-record': ajv.compile(lessonRecord),
-      reply: ajv.compile(reply),
-      status: ajv.compile(status),
-      timetable: ajv.compile(timetable),
-    };
+  constructor(ajv: Ajv2020 = createAjv()) {
+    this.ajv = ajv;
+    if (!ajv.getSchema(common.$id)) ajv.addSchema(common);
+  }
+
+  /** Compiles another schema (a command's arguments) on the same instance. */
+  compile(schema: object): ValidateFunction {
+    return this.ajv.compile(schema);
   }
 
   validate(name: ContractSchemaName, value: unknown): ValidationResult {
-    const fn = this.validators[name];
+    let fn = this.validators.get(name);
+    if (!fn) {
+      fn = this.ajv.compile(CONTRACT_SCHEMAS[name]);
+      this.validators.set(name, fn);
+    }
     const ok = fn(value);
     return { ok, problems: ok ? [] : describeErrors(fn.errors) };
   }

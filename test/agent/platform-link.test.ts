@@ -171,6 +171,27 @@ describe('platform link', () => {
     await platform.publishTimetable('QZ-TEST-0004-R201', '');
   });
 
+  it('does not queue heartbeats while offline: one fresh heartbeat on reconnect, seq continuous', async () => {
+    const agent = await runAgent('QZ-TEST-0006-R201');
+    await platform.waitFor<Health>('heartbeat', (h) => h.bootId === agent.bootId, 'first heartbeat');
+    await broker.stop();
+    await waitUntil(() => !agent.running!.link.connected, 'link down');
+    // The agent's own count: a heartbeat sent as the broker went down may never have arrived.
+    const lastSeq = agent.running!.heartbeat.lastSeq;
+    expect(lastSeq).toBeGreaterThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 11_000)); // two heartbeat intervals offline
+    await broker.start();
+    await platform.waitFor<StatusMessage>('status', (s) => s.bootId === agent.bootId && s.online && platform.payloads<StatusMessage>('status').filter((x) => x.bootId === agent.bootId).length >= 2, 'second birth', 20_000);
+    const after = await waitUntil(() => {
+      const a = platform.payloads<Health>('heartbeat').filter((h) => h.bootId === agent.bootId && h.seq! > lastSeq);
+      return a.length ? a : undefined;
+    }, 'heartbeat after reconnect');
+    await new Promise((r) => setTimeout(r, 1000));
+    const burst = platform.payloads<Health>('heartbeat').filter((h) => h.bootId === agent.bootId && h.seq! > lastSeq);
+    expect(burst).toHaveLength(1);
+    expect(after[0]!.seq).toBe(lastSeq + 1);
+  });
+
   it('speaks MQTT 3.1.1 to an old broker setting', async () => {
     const agent = await runAgent('QZ-TEST-0005-R201', { platform: { mqttUrl: broker.url, protocolVersion: 4 } });
     const r = await platform.reply('QZ-TEST-0005-R201', 'health.get', { requestId: 'v311-1' });

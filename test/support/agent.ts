@@ -10,6 +10,8 @@ import { LogRing } from '../../agent/logring.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(REPO, 'dist/agent/cli.js');
+/** The installed launcher (memory settings included): what systemd runs. */
+export const LAUNCHER = join(REPO, 'agent/bin/lectern');
 
 export function testConfig(dataDir: string, mqttUrl: string, extra: ConfigInput = {}): ConfigInput {
   return {
@@ -37,17 +39,24 @@ export class AgentProcess {
   private proc: ChildProcess | undefined;
   output = '';
 
-  constructor(private readonly configFile: string) {}
+  constructor(
+    private readonly configFile: string,
+    /** Run through the launcher, as installed, instead of plain `node cli.js`. */
+    private readonly viaLauncher = false,
+  ) {}
 
-  static withConfig(dir: string, input: ConfigInput): AgentProcess {
+  static withConfig(dir: string, input: ConfigInput, viaLauncher = false): AgentProcess {
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify(input, null, 2));
-    return new AgentProcess(file);
+    return new AgentProcess(file, viaLauncher);
   }
 
   start(extraArgs: string[] = []): void {
     this.output = '';
-    const proc = spawn(process.execPath, [CLI, 'agent', '--config', this.configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['agent', '--config', this.configFile, ...extraArgs];
+    const proc = this.viaLauncher
+      ? spawn(LAUNCHER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc = proc;

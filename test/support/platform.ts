@@ -37,10 +37,14 @@ export class FakePlatform {
   ) {}
 
   async start(): Promise<void> {
+    // A persistent session, like the real platform's: what devices send while the broker
+    // restarts and this client is not yet back is queued for it, not lost.
     this.client = await mqtt.connectAsync(this.url, {
       clientId: `platform-${Math.random().toString(16).slice(2)}`,
       protocolVersion: this.protocolVersion,
-      reconnectPeriod: 500,
+      reconnectPeriod: 300,
+      clean: false,
+      ...(this.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
     });
     this.client.on('message', (topic, payload, packet) => {
       const m = /^classroom\/v1\/([^/]+)\/(.+)$/.exec(topic);
