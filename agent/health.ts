@@ -1,6 +1,7 @@
 import { statfs, readdir, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import si from 'systeminformation';
+import { currentLoad, cpuTemperature } from 'systeminformation/lib/cpu.js';
+import { mem as memory } from 'systeminformation/lib/memory.js';
 import type { DeviceHealth } from './devices.js';
 import type { Health, LessonNow, Readiness, StreamNow } from './contract/types.js';
 import type { Clock } from './clock.js';
@@ -36,9 +37,9 @@ export class HealthCollector {
   async measure(): Promise<Health> {
     const now = this.src.clock.now();
     const [load, temp, mem, disk, used] = await Promise.all([
-      si.currentLoad().catch(() => undefined),
-      si.cpuTemperature().catch(() => undefined),
-      si.mem().catch(() => undefined),
+      currentLoad().catch(() => undefined),
+      cpuTemperature().catch(() => undefined),
+      memory().catch(() => undefined),
       statfs(this.src.dataDir).catch(() => undefined),
       this.cacheUsed(now.getTime()),
     ]);
