@@ -145,6 +145,7 @@ export class Agent {
       clock: this.clock,
       log: log.child({ module: 'timetable' }),
       formatTs: (d) => this.formatTs(d),
+      deviceId: config.deviceId,
       onApplied: () => void link.republishBirth().catch((e: unknown) => log.warn({ err: e }, 'could not republish status')),
     });
     const dispatcher = new CommandDispatcher({

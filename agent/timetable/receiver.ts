@@ -24,6 +24,7 @@ export class TimetableReceiver {
       log: Logger;
       formatTs(date: Date): string;
       onApplied(version: string): void;
+      deviceId: string;
     },
   ) {}
 
@@ -45,7 +46,7 @@ export class TimetableReceiver {
       return this.reject([`timetable is not JSON (${errorMessage(e)})`], undefined);
     }
     const version = versionOf(value);
-    const problems = timetableProblems(this.deps.contract, value);
+    const problems = timetableProblems(this.deps.contract, value, this.deps.deviceId);
     if (problems.length) return this.reject(problems, version);
     const timetable = value as Timetable;
     const now = this.deps.formatTs(this.deps.clock.now());

@@ -11,7 +11,7 @@ const minutes = (clock: string): number => Number(clock.slice(0, 2)) * 60 + Numb
  * say (real dates, a known zone, bells that do not overlap, entries whose period has a bell,
  * unique ids and dates). Returns every problem found, each naming where it is; [] when valid.
  */
-export function timetableProblems(contract: Contract, value: unknown): string[] {
+export function timetableProblems(contract: Contract, value: unknown, deviceId?: string): string[] {
   const schema = contract.validate('timetable', value);
   if (!schema.ok) return schema.problems;
   const t = value as Timetable;
@@ -41,6 +41,10 @@ export function timetableProblems(contract: Contract, value: unknown): string[] 
   const slots = new Map<string, string>();
   t.entries.forEach((e, i) => {
     if (ids.has(e.id)) problems.push(`/entries/${i}/id: "${e.id}" is used by more than one entry`);
+    // A lesson's id is deviceId:entryId:date and the contract allows 128 characters for it.
+    if (deviceId && deviceId.length + e.id.length + 12 > 128) {
+      problems.push(`/entries/${i}/id: "${e.id}" is too long for this device: lesson ids (${deviceId}:${e.id}:YYYY-MM-DD) may have at most 128 characters`);
+    }
     ids.add(e.id);
     if (!bellByPeriod.has(e.period)) problems.push(`/entries/${i}/period: period ${e.period} has no bell in /bells`);
     const weeks = e.weeks ?? 'all';

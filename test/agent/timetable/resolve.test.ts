@@ -320,3 +320,25 @@ describe('next lesson', () => {
     ).toBe(`${DEVICE}:thu-5-art-even:2026-09-10`);
   });
 });
+
+describe('timetable checks that need the device', () => {
+  it('refuses entry ids that would make a lesson id longer than the contract allows', async () => {
+    const { Contract } = await import('../../../agent/contract/validate.js');
+    const { timetableProblems } = await import('../../../agent/timetable/validate.js');
+    const deviceId = 'D'.repeat(64);
+    const tt = {
+      version: 'v',
+      timezone: 'Asia/Shanghai',
+      term: { start: '2026-09-01', end: '2026-09-30' },
+      bells: [{ period: 1, start: '08:00', end: '08:40' }],
+      entries: [
+        { id: 'e'.repeat(52), weekday: 1, period: 1, subject: 'a', role: 'lecture' },
+        { id: 'e'.repeat(53), weekday: 2, period: 1, subject: 'a', role: 'lecture' },
+      ],
+    };
+    const problems = timetableProblems(new Contract(), tt, deviceId);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^\/entries\/1\/id: .* at most 128 characters/);
+    expect(timetableProblems(new Contract(), tt, 'QZ-1')).toEqual([]);
+  });
+});
