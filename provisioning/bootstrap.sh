@@ -20,8 +20,8 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config
   # the MQTT broker used by tests and by the simulated kit, and its clients
   mosquitto mosquitto-clients
-  # pty pairs for serial tests, SRT tools for the media tests
-  socat srt-tools
+  # pty pairs for serial tests; SRT tools and an RTMP server (nginx) for the media tests
+  socat srt-tools nginx-light libnginx-mod-rtmp
   # native addons (better-sqlite3, serialport, usb) and libusb for hot-plug
   build-essential python3 libudev-dev libusb-1.0-0
   # clock and certificate checks used by `lectern doctor`
@@ -48,8 +48,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts mosquitto as a system service where systemd runs; lectern's tests start their
-  # own brokers on free ports, so the system one is left as the distribution configured it.
+  # Tests start their own Mosquitto and nginx on free loopback ports. Where systemd runs (a
+  # kit), Debian enables both as services: a kit needs neither listening, so turn them off.
+  if [[ -d /run/systemd/system ]]; then
+    "${as_root[@]}" systemctl disable --now nginx mosquitto >/dev/null 2>&1 || true
+  fi
 else
   echo "bootstrap: system packages present"
 fi
