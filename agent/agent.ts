@@ -6,7 +6,7 @@ import { systemClock, type Clock } from './clock.js';
 import { Contract } from './contract/validate.js';
 import type { Capabilities, StatusMessage } from './contract/types.js';
 import { isoInZone } from './contract/time.js';
-import { openStateOrSetAside, type Db } from './state/db.js';
+import { KeyValue, openStateOrSetAside, type Db } from './state/db.js';
 import { Outbox } from './outbox.js';
 import { EventPublisher } from './events.js';
 import { Ledger } from './ledger.js';
@@ -60,6 +60,8 @@ export class Agent {
   readonly startedAt = new Date();
   private parts: Parts | undefined;
   private readonly clock: Clock;
+  private loopTimer: NodeJS.Timeout | undefined;
+  private lastAliveWrite = 0;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -135,7 +137,6 @@ export class Agent {
       publish: (payload) => link.publishNow('heartbeat', payload, 0),
       connected: () => link.connected,
       log: log.child({ module: 'heartbeat' }),
-      onBeat: this.opts.onAlive,
     });
     const receiver = new TimetableReceiver({
       db,
@@ -181,6 +182,7 @@ export class Agent {
     }
     watch.start();
     link.start();
+    this.scheduleTick(0);
     log.info(
       { deviceId: config.deviceId, bootId: this.bootId, dataDir: config.dataDir, broker: config.platform.mqttUrl, version: agentVersion() },
       'agent started',
@@ -191,12 +193,45 @@ export class Agent {
     const parts = this.parts;
     if (!parts) return;
     this.parts = undefined;
+    clearTimeout(this.loopTimer);
     parts.watch.stop();
     parts.heartbeat.stop();
     await parts.link.stop();
     parts.outbox.stop();
     parts.db.close();
     this.opts.log.info('agent stopped');
+  }
+
+  /**
+   * The work loop: one round a second, each awaited before the next is scheduled. A round that
+   * completes tells the supervisor the daemon is alive (systemd's watchdog); a round that hangs
+   * or fails does not, so a stuck daemon is restarted rather than left running blind.
+   */
+  private scheduleTick(delayMs: number): void {
+    this.loopTimer = setTimeout(() => {
+      this.tick().then(
+        () => {
+          this.opts.onAlive?.();
+          if (this.parts) this.scheduleTick(1000);
+        },
+        (e: unknown) => {
+          this.opts.log.error({ err: e }, 'work loop round failed');
+          if (this.parts) this.scheduleTick(1000);
+        },
+      );
+    }, delayMs);
+  }
+
+  private async tick(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    const now = this.clock.now();
+    // When the device was last running: after a power cut, the lesson loop tells from it which
+    // lessons were missed or interrupted.
+    if (now.getTime() - this.lastAliveWrite >= 10_000 || now.getTime() < this.lastAliveWrite) {
+      new KeyValue(parts.db).set('lastAlive', now.toISOString());
+      this.lastAliveWrite = now.getTime();
+    }
   }
 
   private birth(): StatusMessage {

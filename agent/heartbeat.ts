@@ -18,8 +18,6 @@ export class HeartbeatService {
       publish: (payload: unknown) => Promise<void>;
       connected: () => boolean;
       log: Logger;
-      /** Called after every heartbeat attempt: the work loop's proof of life (systemd watchdog). */
-      onBeat?: () => void;
     },
   ) {}
 
@@ -60,7 +58,6 @@ export class HeartbeatService {
       this.deps.log.warn({ err: e }, 'heartbeat not sent');
     } finally {
       this.sending = false;
-      this.deps.onBeat?.();
     }
   }
 }

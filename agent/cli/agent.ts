@@ -7,6 +7,7 @@ import { createLogger, LOG_LEVELS } from '../log.js';
 import { LogRing } from '../logring.js';
 import { MosquittoBroker } from '../broker.js';
 import { existsSync } from 'node:fs';
+import { SdNotify } from '../sd-notify.js';
 import { runAction } from './common.js';
 
 interface AgentCliOptions {
@@ -56,11 +57,13 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
         `lectern: ask it:         mosquitto_pub -h ${broker.host} -p ${broker.port} -t 'classroom/v1/${config.deviceId}/cmd/health.get' -m '{"requestId":"r1"}'\n`,
     );
   }
-  const agent = new Agent({ config, log, logRing: ring });
+  const notify = new SdNotify(log.child({ module: 'systemd' }));
+  const agent = new Agent({ config, log, logRing: ring, onAlive: () => notify.alive() });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       log.info({ signal }, 'stopping');
+      notify.stopping();
       const deadline = setTimeout(() => {
         log.error('clean stop took too long; exiting');
         process.exit(1);
@@ -68,6 +71,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
       deadline.unref();
       await agent.stop();
       await broker?.stop();
+      notify.close();
       clearTimeout(deadline);
     })();
     return stopping;
@@ -84,6 +88,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
   });
   try {
     await agent.start();
+    notify.ready(`running as ${config.deviceId}`);
   } catch (e) {
     log.fatal({ err: e }, 'agent could not start');
     await broker?.stop();
