@@ -6,6 +6,7 @@ import { registerAgentCommand } from './cli/agent.js';
 import { registerConfigCommands } from './cli/config.js';
 import { registerLessonsCommands } from './cli/lessons.js';
 import { agentVersion } from './version.js';
+import { registerSimUplink } from '../drivers/uplink/cli.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
@@ -16,7 +17,8 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerConfigCommands(program);
   registerLessonsCommands(program);
-  program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
+  const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
+  registerSimUplink(sim);
   return program;
 }
 
