@@ -20,6 +20,9 @@ import { PlatformLink, deviceRoot } from './link.js';
 import { DeviceWatch } from './device-watch.js';
 import type { HealthSource } from './devices.js';
 import { agentVersion } from './version.js';
+import { createCameras, type CreateCamerasOptions } from '../drivers/visca/config.js';
+import type { Camera } from '../drivers/visca/camera.js';
+import { errorMessage } from './errors.js';
 
 export interface AgentOptions {
   config: Config;
@@ -31,6 +34,8 @@ export interface AgentOptions {
   capabilities?: Capabilities;
   /** Called from the work loop each time it completes a round (systemd watchdog). */
   onAlive?: () => void;
+  /** Camera bus and camera tuning (tests shorten timeouts). */
+  cameraOptions?: Omit<CreateCamerasOptions, 'log'>;
 }
 
 /** Everything the running agent is made of; built in `start()`, the one composition root. */
@@ -47,6 +52,7 @@ interface Parts {
   heartbeat: HeartbeatService;
   link: PlatformLink;
   watch: DeviceWatch;
+  cameras: Map<string, Camera>;
 }
 
 /**
@@ -94,7 +100,9 @@ export class Agent {
     const events = new EventPublisher({ bootId: this.bootId, topic: `${root}events`, outbox, clock: this.clock, timeZone: () => this.timeZone() });
     const ledger = new Ledger(db, outbox, `${root}lessons`);
     const timetables = new TimetableStore(db);
-    const watch = new DeviceWatch({ sources: this.opts.devices ?? [], events, log: log.child({ module: 'devices' }), lessonId: () => null });
+    const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
+    const cameras = new Map(cameraList.map((c) => [c.id, c]));
+    const watch = new DeviceWatch({ sources: [...cameraList, ...(this.opts.devices ?? [])], events, log: log.child({ module: 'devices' }), lessonId: () => null });
     const health = new HealthCollector({
       bootId: this.bootId,
       startedAt: this.startedAt,
@@ -160,9 +168,10 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras };
     registerCommands(dispatcher, {
       health,
+      cameras,
       ledger,
       timetables,
       logRing: this.opts.logRing,
@@ -181,6 +190,10 @@ export class Agent {
       });
     }
     watch.start();
+    // A camera that cannot start is reported through its health, never fatal to the daemon.
+    await Promise.all(
+      cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
+    );
     link.start();
     this.scheduleTick(0);
     log.info(
@@ -197,6 +210,7 @@ export class Agent {
     parts.watch.stop();
     parts.heartbeat.stop();
     await parts.link.stop();
+    await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
     parts.outbox.stop();
     parts.db.close();
     this.opts.log.info('agent stopped');
@@ -244,7 +258,7 @@ export class Agent {
       agentVersion: agentVersion(),
       role: c.role,
       timetableVersion: this.parts?.timetables.current()?.version ?? null,
-      capabilities: this.opts.capabilities ?? {},
+      capabilities: { ...this.opts.capabilities, cameras: c.cameras.map((cam) => cam.id) },
     };
     if (c.school) status.school = c.school;
     if (c.room) status.room = c.room;

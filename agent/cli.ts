@@ -7,6 +7,7 @@ import { registerConfigCommands } from './cli/config.js';
 import { registerLessonsCommands } from './cli/lessons.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
+import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
@@ -19,6 +20,8 @@ export function buildProgram(): Command {
   registerLessonsCommands(program);
   const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
   registerSimUplink(sim);
+  registerSimCamera(sim);
+  registerCameraCommands(program);
   return program;
 }
 

@@ -5,6 +5,7 @@ import type { Ledger, GroupBy } from './ledger.js';
 import type { TimetableStore } from './timetable/store.js';
 import type { LogRing } from './logring.js';
 import { isValidDate } from './contract/time.js';
+import type { Camera } from '../drivers/visca/camera.js';
 
 const DATE = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' };
 const NONE = { type: 'object', additionalProperties: false, properties: {} };
@@ -12,6 +13,7 @@ const DEVICE_ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' 
 
 export interface CommandContext {
   health: HealthCollector;
+  cameras: ReadonlyMap<string, Camera>;
   ledger: Ledger;
   timetables: TimetableStore;
   logRing?: LogRing;
@@ -93,13 +95,30 @@ export function registerCommands(d: CommandDispatcher, ctx: CommandContext): voi
     required: ['camera', 'preset'],
     properties: { camera: { type: 'string', minLength: 1, maxLength: 64 }, preset: { type: 'integer', minimum: 0, maximum: 254 } },
   };
+  const camera = (args: Record<string, unknown>): Camera => {
+    const id = String(args.camera);
+    const cam = ctx.cameras.get(id);
+    if (!cam) {
+      const known = [...ctx.cameras.keys()];
+      throw new CommandError('bad-request', `/args/camera: no camera "${id}" on this device (${known.length ? `it has ${known.join(', ')}` : 'it has none configured'})`);
+    }
+    return cam;
+  };
   d.register('camera.preset.recall', {
     args: presetArgs,
-    run: notYetAvailable('camera control (camera.preset.recall)', 'the VISCA camera driver, issue #5'),
+    // Answered when the camera has arrived at the preset (a move takes seconds).
+    timeoutMs: 30_000,
+    run: async (args) => {
+      await camera(args).presetRecall(Number(args.preset));
+      return {};
+    },
   });
   d.register('camera.preset.save', {
     args: presetArgs,
-    run: notYetAvailable('camera control (camera.preset.save)', 'the VISCA camera driver, issue #5'),
+    run: async (args) => {
+      await camera(args).presetSave(Number(args.preset));
+      return {};
+    },
   });
   d.register('uploads.retry', {
     args: NONE,

@@ -8,6 +8,7 @@ import { LogRing } from '../logring.js';
 import { MosquittoBroker } from '../broker.js';
 import { existsSync } from 'node:fs';
 import { SdNotify } from '../sd-notify.js';
+import { SimulatedKit } from '../sim-kit.js';
 import { runAction } from './common.js';
 
 interface AgentCliOptions {
@@ -57,6 +58,13 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
         `lectern: ask it:         mosquitto_pub -h ${broker.host} -p ${broker.port} -t 'classroom/v1/${config.deviceId}/cmd/health.get' -m '{"requestId":"r1"}'\n`,
     );
   }
+  let kit: SimulatedKit | undefined;
+  if (opts.simulate && config.cameras.length === 0) {
+    kit = new SimulatedKit(log.child({ module: 'sim-kit' }));
+    await kit.start();
+    config = { ...config, cameras: kit.cameras };
+    process.stderr.write(kit.describe().map((l) => `lectern: ${l}\n`).join(''));
+  }
   const notify = new SdNotify(log.child({ module: 'systemd' }));
   const agent = new Agent({ config, log, logRing: ring, onAlive: () => notify.alive() });
   let stopping: Promise<void> | undefined;
@@ -70,6 +78,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
       }, STOP_DEADLINE_MS);
       deadline.unref();
       await agent.stop();
+      await kit?.stop();
       await broker?.stop();
       notify.close();
       clearTimeout(deadline);
@@ -91,6 +100,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
     notify.ready(`running as ${config.deviceId}`);
   } catch (e) {
     log.fatal({ err: e }, 'agent could not start');
+    await kit?.stop();
     await broker?.stop();
     throw e;
   }

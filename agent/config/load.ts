@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
+import { checkCameraConfigs } from '../../drivers/visca/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Options given on the command line; each overrides the same setting of the file. */
@@ -66,6 +67,7 @@ export function validateConfigObject(input: unknown, source: string): Config {
       problems.push(`/platform/${field}: cannot read "${path}" (${errorMessage(e)})`);
     }
   }
+  problems.push(...checkCameraConfigs(config.cameras).map((p) => `/${p.replace(/^cameras\[(\d+)\]\./, 'cameras/$1/')}`));
   if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
   config.dataDir = resolve(config.dataDir);
   return config;

@@ -1,6 +1,7 @@
 // The device's config file: one JSON document, validated against this schema before anything
 // starts. Defaults here are the documented defaults (README "Configuration"); Ajv fills them in.
 import type { SchemaObject } from 'ajv';
+import { camerasConfigSchema, type CameraConfig } from '../../drivers/visca/config.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -50,10 +51,13 @@ export interface Config {
   platform: PlatformConfig;
   outbox: OutboxConfig;
   lessons: LessonsConfig;
+  /** PTZ cameras on VISCA (serial, VISCA over IP, raw TCP), by name. */
+  cameras: CameraConfig[];
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras'>> & {
+  cameras?: CameraConfig[];
   platform?: Partial<PlatformConfig>;
   outbox?: Partial<OutboxConfig>;
   lessons?: Partial<LessonsConfig>;
@@ -65,7 +69,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/lectern/config.json';
 export const configSchema: SchemaObject = {
   type: 'object',
   additionalProperties: false,
-  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons'],
+  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons', 'cameras'],
   properties: {
     deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' },
     school: { type: 'string', maxLength: 128 },
@@ -129,5 +133,6 @@ export const configSchema: SchemaObject = {
       },
       default: {},
     },
+    cameras: { ...camerasConfigSchema, maxItems: 8, default: [] },
   },
 };

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent } from '../../agent/agent.js';
+import { Agent, type AgentOptions } from '../../agent/agent.js';
 import type { ConfigInput } from '../../agent/config/schema.js';
 import { validateConfigObject } from '../../agent/config/load.js';
 import { createLogger } from '../../agent/log.js';
@@ -27,11 +27,11 @@ export function testConfig(dataDir: string, mqttUrl: string, extra: ConfigInput 
 }
 
 /** The agent in this process (fast, inspectable); logs to a ring, or stdout with LECTERN_TEST_LOG. */
-export function inProcessAgent(input: ConfigInput): { agent: Agent; ring: LogRing } {
+export function inProcessAgent(input: ConfigInput, extra: Partial<Omit<AgentOptions, 'config' | 'log' | 'logRing'>> = {}): { agent: Agent; ring: LogRing } {
   const config = validateConfigObject(input, 'test config');
   const ring = new LogRing(500);
   const log = process.env.LECTERN_TEST_LOG ? createLogger('debug') : createLogger('info', ring);
-  return { agent: new Agent({ config, log, logRing: ring }), ring };
+  return { agent: new Agent({ ...extra, config, log, logRing: ring }), ring };
 }
 
 /** The built `lectern agent` as its own process, to be killed like a power cut. */
