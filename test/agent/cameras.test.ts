@@ -5,7 +5,7 @@ import { ViscaSimulator } from '../../drivers/visca/simulator.js';
 import { startBroker } from '../support/broker.js';
 import { FakePlatform } from '../support/platform.js';
 import { inProcessAgent, testConfig } from '../support/agent.js';
-import { tempDir, waitUntil } from '../support/tmp.js';
+import { tempDir } from '../support/tmp.js';
 
 // Named cameras from config, driven by the platform's commands, their health in heartbeats and
 // events: the agent against two protocol-faithful VISCA-over-IP simulators on loopback.
