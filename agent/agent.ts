@@ -23,6 +23,8 @@ import { agentVersion } from './version.js';
 import { createCameras, type CreateCamerasOptions } from '../drivers/visca/config.js';
 import type { Camera } from '../drivers/visca/camera.js';
 import { errorMessage } from './errors.js';
+import { LessonLoop } from './lessons/loop.js';
+import type { LessonMedia } from './lessons/media.js';
 
 export interface AgentOptions {
   config: Config;
@@ -34,6 +36,8 @@ export interface AgentOptions {
   capabilities?: Capabilities;
   /** Called from the work loop each time it completes a round (systemd watchdog). */
   onAlive?: () => void;
+  /** The lesson pipelines (GStreamer); without them lessons are counted but not recorded. */
+  media?: LessonMedia;
   /** Camera bus and camera tuning (tests shorten timeouts). */
   cameraOptions?: Omit<CreateCamerasOptions, 'log'>;
 }
@@ -53,6 +57,7 @@ interface Parts {
   link: PlatformLink;
   watch: DeviceWatch;
   cameras: Map<string, Camera>;
+  lessons: LessonLoop;
 }
 
 /**
@@ -102,7 +107,34 @@ export class Agent {
     const timetables = new TimetableStore(db);
     const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
     const cameras = new Map(cameraList.map((c) => [c.id, c]));
-    const watch = new DeviceWatch({ sources: [...cameraList, ...(this.opts.devices ?? [])], events, log: log.child({ module: 'devices' }), lessonId: () => null });
+    const lessons: LessonLoop = new LessonLoop({
+      db,
+      ledger,
+      events,
+      timetables,
+      clock: this.clock,
+      log: log.child({ module: 'lessons' }),
+      cameras,
+      media: this.opts.media,
+      linkConnected: () => link.connected,
+      formatTs: (d) => this.formatTs(d),
+      timeZone: () => this.timeZone(),
+      settings: {
+        deviceId: config.deviceId,
+        role: config.role,
+        effectiveThresholdPct: config.lessons.effectiveThresholdPct,
+        preRollSec: config.lessons.preRollSec,
+        readinessLeadSec: config.lessons.readinessLeadSec,
+        dataDir: config.dataDir,
+        lessonBitrateKbps: 4000,
+      },
+    });
+    const watch = new DeviceWatch({
+      sources: [...cameraList, ...(this.opts.devices ?? [])],
+      events,
+      log: log.child({ module: 'devices' }),
+      lessonId: () => lessons.lessonNow()?.lessonId ?? null,
+    });
     const health = new HealthCollector({
       bootId: this.bootId,
       startedAt: this.startedAt,
@@ -112,6 +144,9 @@ export class Agent {
       devices: () => watch.devices(),
       outbox: () => outbox.stats(),
       timetableVersion: () => timetables.current()?.version ?? null,
+      lesson: () => lessons.lessonNow(),
+      stream: () => lessons.streamNow(),
+      readiness: () => lessons.readiness(),
     });
     const link: PlatformLink = new PlatformLink({
       deviceId: config.deviceId,
@@ -168,10 +203,11 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, lessons };
     registerCommands(dispatcher, {
       health,
       cameras,
+      lessons,
       ledger,
       timetables,
       logRing: this.opts.logRing,
@@ -194,6 +230,8 @@ export class Agent {
     await Promise.all(
       cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
     );
+    // The lesson left live by the last run, and the slots missed meanwhile, before anything new.
+    await lessons.recover().catch((e: unknown) => log.error({ err: e }, 'could not recover the lesson state'));
     link.start();
     this.scheduleTick(0);
     log.info(
@@ -209,6 +247,7 @@ export class Agent {
     clearTimeout(this.loopTimer);
     parts.watch.stop();
     parts.heartbeat.stop();
+    await parts.lessons.shutdown();
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
     parts.outbox.stop();
@@ -246,6 +285,7 @@ export class Agent {
       new KeyValue(parts.db).set('lastAlive', now.toISOString());
       this.lastAliveWrite = now.getTime();
     }
+    await parts.lessons.tick();
   }
 
   private birth(): StatusMessage {

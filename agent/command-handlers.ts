@@ -6,6 +6,7 @@ import type { TimetableStore } from './timetable/store.js';
 import type { LogRing } from './logring.js';
 import { isValidDate } from './contract/time.js';
 import type { Camera } from '../drivers/visca/camera.js';
+import type { LessonLoop } from './lessons/loop.js';
 
 const DATE = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' };
 const NONE = { type: 'object', additionalProperties: false, properties: {} };
@@ -14,6 +15,7 @@ const DEVICE_ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' 
 export interface CommandContext {
   health: HealthCollector;
   cameras: ReadonlyMap<string, Camera>;
+  lessons: LessonLoop;
   ledger: Ledger;
   timetables: TimetableStore;
   logRing?: LogRing;
@@ -83,11 +85,21 @@ export function registerCommands(d: CommandDispatcher, ctx: CommandContext): voi
         preset: { type: 'integer', minimum: 0, maximum: 254 },
       },
     },
-    run: notYetAvailable('the lesson loop (lesson.start)', 'the timetable and lesson lifecycle, issue #7'),
+    run: async (args) => ({
+      ...ctx.lessons.startNow(
+        {
+          subject: String(args.subject),
+          durationMin: args.durationMin as number | undefined,
+          peerRoomIds: args.peerRoomIds as string[] | undefined,
+          preset: args.preset as number | undefined,
+        },
+        'platform',
+      ),
+    }),
   });
   d.register('lesson.stop', {
     args: { type: 'object', additionalProperties: false, properties: { lessonId: { type: 'string', minLength: 1, maxLength: 128 } } },
-    run: notYetAvailable('the lesson loop (lesson.stop)', 'the timetable and lesson lifecycle, issue #7'),
+    run: async (args) => ({ ...(await ctx.lessons.stopLesson(args.lessonId as string | undefined)) }),
   });
   const presetArgs = {
     type: 'object',

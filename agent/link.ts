@@ -95,7 +95,9 @@ export class PlatformLink implements Publisher {
     const client = this.client;
     this.client = undefined;
     if (!client) return;
-    if (this.isConnected) {
+    // client.connected, not isConnected: a stop right after the birth, before the subscriptions
+    // are confirmed, must still leave the shutdown status rather than the stale birth.
+    if (client.connected) {
       const death = JSON.stringify(this.opts.death('shutdown'));
       await withTimeout(client.publishAsync(`${this.root}status`, death, { qos: 1, retain: true }), timeoutMs).catch(
         (e: unknown) => this.opts.log.warn({ err: e }, 'could not publish shutdown status'),

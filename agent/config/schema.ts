@@ -37,6 +37,10 @@ export interface OutboxConfig {
 export interface LessonsConfig {
   /** Stream uptime (% of the scheduled time) from which a lesson is `effective`. */
   effectiveThresholdPct: number;
+  /** Seconds before the bell to recall the camera preset and bring the pipelines up. */
+  preRollSec: number;
+  /** Seconds before the bell to run the readiness check (camera, uplink, disk…). */
+  readinessLeadSec: number;
 }
 
 export interface Config {
@@ -127,9 +131,11 @@ export const configSchema: SchemaObject = {
     lessons: {
       type: 'object',
       additionalProperties: false,
-      required: ['effectiveThresholdPct'],
+      required: ['effectiveThresholdPct', 'preRollSec', 'readinessLeadSec'],
       properties: {
         effectiveThresholdPct: { type: 'number', minimum: 0, maximum: 100, default: 80 },
+        preRollSec: { type: 'integer', minimum: 0, maximum: 1800, default: 120 },
+        readinessLeadSec: { type: 'integer', minimum: 0, maximum: 7200, default: 600 },
       },
       default: {},
     },

@@ -58,4 +58,25 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'the lesson in progress and lesson overrides',
+    sql: `
+      CREATE TABLE lesson_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        lesson TEXT NOT NULL,
+        actual_start TEXT NOT NULL,
+        interruptions TEXT NOT NULL,
+        live_ms INTEGER NOT NULL,
+        stream_up_ms INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE lesson_overrides (
+        lesson_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('start', 'stop')),
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

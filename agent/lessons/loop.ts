@@ -1,0 +1,469 @@
+import { statfs } from 'node:fs/promises';
+import { uptime } from 'node:os';
+import type { Db } from '../state/db.js';
+import { KeyValue } from '../state/db.js';
+import type { Ledger } from '../ledger.js';
+import type { EventPublisher } from '../events.js';
+import type { TimetableStore } from '../timetable/store.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Camera } from '../../drivers/visca/camera.js';
+import type { Interruption, LessonNow, LessonRecord, LessonStatus, Readiness, StreamNow } from '../contract/types.js';
+import { localDate } from '../contract/time.js';
+import { CommandError } from '../commands.js';
+import { errorMessage } from '../errors.js';
+import { canStart, missedBetween, planRoom, type ManualStart, type ManualStop, type PlannedLesson, type RoomPlan } from '../timetable/plan.js';
+import { NO_RECORDING, type LessonMedia, type MediaSession, type RecordingSummary } from './media.js';
+
+export interface LessonLoopSettings {
+  deviceId: string;
+  /** The device's role; a manual lesson on a `both` device is a lecture. */
+  role: 'lecture' | 'listen' | 'both';
+  effectiveThresholdPct: number;
+  preRollSec: number;
+  readinessLeadSec: number;
+  dataDir: string;
+  /** Uplink bitrate assumed when checking that the disk holds a lesson. */
+  lessonBitrateKbps: number;
+}
+
+export interface LessonLoopDeps {
+  db: Db;
+  ledger: Ledger;
+  events: EventPublisher;
+  timetables: TimetableStore;
+  clock: Clock;
+  log: Logger;
+  cameras: ReadonlyMap<string, Camera>;
+  /** The pipelines; absent until the media part is configured (lessons then run unrecorded). */
+  media?: LessonMedia;
+  linkConnected(): boolean;
+  formatTs(d: Date): string;
+  timeZone(): string;
+  settings: LessonLoopSettings;
+}
+
+/** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
+interface Current {
+  lesson: PlannedLesson;
+  actualStart: Date;
+  interruptions: Interruption[];
+  /** Live time counted so far (restarts and outages of the agent excluded). */
+  liveMs: number;
+  /** Stream-up time of earlier sessions of this lesson (before a restart). */
+  streamUpBaseMs: number;
+  session?: MediaSession;
+  lastTick: number;
+}
+
+/** A counted tick longer than this is a clock step or a stall, not lesson time. */
+const MAX_TICK_MS = 5000;
+
+/**
+ * The lesson loop: desired state from the planner (timetable, clock, manual and platform
+ * overrides, finished lessons), applied one step at a time: readiness check before the bell,
+ * camera preset at pre-roll, pipelines while live, and exactly one final class-hour record per
+ * lesson, written with its outbox message in one transaction. The lesson in progress is kept in
+ * SQLite: an agent restarted mid-lesson continues it under the same lessonId and lists the gap
+ * in `interruptions`; slots the device was away for entirely are recorded `missed`.
+ */
+export class LessonLoop {
+  private current: Current | undefined;
+  private plan: RoomPlan = { kind: 'idle' };
+  private readonly prepared = new Set<string>();
+  private readonly checked = new Set<string>();
+  private lastReadiness: Readiness | null = null;
+  private running = false;
+  private readonly kv: KeyValue;
+
+  constructor(private readonly deps: LessonLoopDeps) {
+    this.kv = new KeyValue(deps.db);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start-up: continue what the last run left.
+
+  /** Picks up the lesson a previous run left live, and records the slots missed meanwhile. */
+  async recover(): Promise<void> {
+    const now = this.deps.clock.now();
+    const lastAliveText = this.kv.get('lastAlive');
+    const lastAlive = lastAliveText ? new Date(lastAliveText) : undefined;
+    // The machine booted after the agent was last alive: the power went (or it was rebooted).
+    const reason: Interruption['reason'] =
+      lastAlive && now.getTime() - uptime() * 1000 > lastAlive.getTime() ? 'power-loss' : 'agent-restart';
+    const row = this.deps.db.prepare('SELECT lesson, actual_start, interruptions, live_ms, stream_up_ms FROM lesson_state WHERE id = 1').get() as
+      | { lesson: string; actual_start: string; interruptions: string; live_ms: number; stream_up_ms: number }
+      | undefined;
+    if (row) {
+      const lesson = reviveLesson(row.lesson);
+      const current: Current = {
+        lesson,
+        actualStart: new Date(row.actual_start),
+        interruptions: JSON.parse(row.interruptions) as Interruption[],
+        liveMs: row.live_ms,
+        streamUpBaseMs: row.stream_up_ms,
+        lastTick: now.getTime(),
+      };
+      const gapFrom = lastAlive && lastAlive > current.actualStart ? lastAlive : current.actualStart;
+      if (now < lesson.end && !this.stoppedIds().has(lesson.lessonId)) {
+        current.interruptions.push({ from: this.deps.formatTs(gapFrom), to: this.deps.formatTs(now), reason });
+        this.current = current;
+        this.persist();
+        this.deps.log.warn({ lessonId: lesson.lessonId, reason, gapFrom }, 'continuing the lesson that was live before the restart');
+        await this.startMedia(current);
+      } else {
+        // The slot ended while the agent was away: the lesson ended with it, interrupted.
+        current.interruptions.push({ from: this.deps.formatTs(gapFrom), to: null, reason });
+        this.current = current;
+        await this.finish('interrupted', gapFrom);
+      }
+    }
+    const timetable = this.deps.timetables.current()?.timetable ?? null;
+    if (lastAlive && timetable) {
+      for (const lesson of missedBetween(timetable, lastAlive, now, this.deps.settings.deviceId, this.finishedIds(now))) {
+        this.deps.log.warn({ lessonId: lesson.lessonId }, 'lesson missed: the device was off for its whole slot');
+        this.deps.ledger.record(this.record(lesson, 'missed', null, null, 0, 0, [], NO_RECORDING), this.deps.formatTs(now));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The reconciler, one step per tick.
+
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.step();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async step(): Promise<void> {
+    const now = this.deps.clock.now();
+    this.count(now);
+    const plan = this.computePlan(now);
+    this.plan = plan;
+    const cur = this.current;
+    if (plan.kind === 'live') {
+      if (cur && cur.lesson.lessonId !== plan.lesson.lessonId) await this.finish(this.endStatus(cur), now);
+      if (!this.current) await this.begin(plan.lesson, now);
+      return;
+    }
+    if (cur) await this.finish(this.endStatus(cur), now);
+    if (plan.kind === 'readiness-check' || plan.kind === 'preparing') await this.check(plan.lesson, now);
+    if (plan.kind === 'preparing') await this.prepare(plan.lesson);
+  }
+
+  private computePlan(now: Date): RoomPlan {
+    const cur = this.current;
+    return planRoom({
+      now,
+      timetable: this.deps.timetables.current()?.timetable ?? null,
+      deviceId: this.deps.settings.deviceId,
+      settings: { preRollSec: this.deps.settings.preRollSec, readinessLeadSec: this.deps.settings.readinessLeadSec },
+      overrides: this.overrides(),
+      finished: this.finishedIds(now),
+      running: cur && cur.lesson.trigger === 'timetable' ? cur.lesson : null,
+    });
+  }
+
+  /** Adds the time since the last tick to the live lesson (bounded: a clock step is not lesson time). */
+  private count(now: Date): void {
+    const cur = this.current;
+    if (!cur) return;
+    const delta = now.getTime() - cur.lastTick;
+    cur.lastTick = now.getTime();
+    if (delta > 0 && delta <= MAX_TICK_MS) cur.liveMs += delta;
+    this.persist();
+  }
+
+  private async begin(lesson: PlannedLesson, now: Date): Promise<void> {
+    const current: Current = { lesson, actualStart: now, interruptions: [], liveMs: 0, streamUpBaseMs: 0, lastTick: now.getTime() };
+    this.current = current;
+    this.persist();
+    this.deps.log.info({ lessonId: lesson.lessonId, subject: lesson.subject, trigger: lesson.trigger }, 'lesson started');
+    this.deps.events.emit({
+      type: 'lesson.started',
+      severity: 'info',
+      lessonId: lesson.lessonId,
+      message: `${lesson.subject} started (${lesson.trigger})`,
+      details: { subject: lesson.subject, trigger: lesson.trigger, peerRoomIds: lesson.peerRoomIds },
+    });
+    this.lastReadiness = null;
+    await this.prepare(lesson);
+    await this.startMedia(current);
+  }
+
+  private async startMedia(current: Current): Promise<void> {
+    if (!this.deps.media) return;
+    try {
+      current.session = await this.deps.media.start({
+        lessonId: current.lesson.lessonId,
+        role: this.roleOf(current.lesson),
+        peerRoomIds: current.lesson.peerRoomIds,
+      });
+    } catch (e) {
+      // The lesson goes on (and is counted); the stream's absence shows in its uptime.
+      this.deps.log.error({ err: e, lessonId: current.lesson.lessonId }, 'lesson pipelines did not start');
+      current.interruptions.push({ from: this.deps.formatTs(this.deps.clock.now()), to: null, reason: 'encoder-fault' });
+    }
+  }
+
+  /** Recalls the lesson's camera preset once, before the bell (the first camera is the main one). */
+  private async prepare(lesson: PlannedLesson): Promise<void> {
+    if (this.prepared.has(lesson.lessonId)) return;
+    this.prepared.add(lesson.lessonId);
+    const camera = this.deps.cameras.values().next().value;
+    if (lesson.preset === undefined || !camera) return;
+    try {
+      await camera.presetRecall(lesson.preset);
+      this.deps.log.info({ lessonId: lesson.lessonId, camera: camera.id, preset: lesson.preset }, 'camera preset recalled');
+    } catch (e) {
+      this.deps.log.warn({ err: e, camera: camera.id, preset: lesson.preset }, 'camera preset not recalled');
+    }
+  }
+
+  private endStatus(cur: Current): LessonStatus {
+    // Ended by its bell or by a stop: it took place. Only the agent's own absence across the
+    // end of the slot makes it `interrupted` (see recover()).
+    return cur.liveMs > 0 || cur.session ? 'completed' : 'cancelled';
+  }
+
+  private async finish(status: LessonStatus, end: Date): Promise<void> {
+    const cur = this.current;
+    if (!cur) return;
+    this.current = undefined;
+    let recording = NO_RECORDING;
+    let streamUpMs = cur.streamUpBaseMs;
+    if (cur.session) {
+      streamUpMs += cur.session.streamUpMs();
+      recording = await cur.session.stop().catch((e: unknown) => {
+        this.deps.log.error({ err: e, lessonId: cur.lesson.lessonId }, 'lesson pipelines did not stop cleanly');
+        return NO_RECORDING;
+      });
+    }
+    const rec = this.record(cur.lesson, status, cur.actualStart, end, cur.liveMs, streamUpMs, cur.interruptions, recording);
+    this.deps.db.transaction(() => {
+      this.deps.ledger.record(rec, this.deps.formatTs(end));
+      this.deps.db.prepare('DELETE FROM lesson_state WHERE id = 1').run();
+      this.deps.db.prepare("DELETE FROM lesson_overrides WHERE lesson_id = ? AND kind = 'start'").run(cur.lesson.lessonId);
+    })();
+    this.deps.log.info({ lessonId: rec.lessonId, status, durationSec: rec.durationSec, effective: rec.effective }, 'lesson record written');
+  }
+
+  private record(
+    lesson: PlannedLesson,
+    status: LessonStatus,
+    actualStart: Date | null,
+    actualEnd: Date | null,
+    liveMs: number,
+    streamUpMs: number,
+    interruptions: Interruption[],
+    recording: RecordingSummary,
+  ): LessonRecord {
+    const scheduledMs = Math.max(1, lesson.end.getTime() - lesson.start.getTime());
+    const uptimePct = Math.round(Math.min(100, Math.max(0, (streamUpMs / scheduledMs) * 100)) * 10) / 10;
+    const timetabled = lesson.trigger === 'timetable' ? (lesson) : undefined;
+    const rec: LessonRecord = {
+      lessonId: lesson.lessonId,
+      deviceId: this.deps.settings.deviceId,
+      entryId: timetabled?.entryId ?? null,
+      timetableVersion: timetabled?.timetableVersion ?? this.deps.timetables.current()?.version ?? null,
+      status,
+      trigger: lesson.trigger,
+      role: this.roleOf(lesson),
+      subject: lesson.subject,
+      date: timetabled?.date ?? localDate(lesson.start, this.deps.timeZone()),
+      scheduledStart: this.deps.formatTs(lesson.start),
+      scheduledEnd: this.deps.formatTs(lesson.end),
+      actualStart: actualStart ? this.deps.formatTs(actualStart) : null,
+      actualEnd: actualEnd ? this.deps.formatTs(actualEnd) : null,
+      durationSec: Math.max(0, Math.round(liveMs / 1000)),
+      effective: status === 'completed' && uptimePct >= this.deps.settings.effectiveThresholdPct,
+      peerRoomIds: [...lesson.peerRoomIds],
+      interruptions: interruptions.slice(0, 100),
+      recording: { segments: recording.segments, bytes: recording.bytes, durationSec: recording.durationSec, ...(recording.sha256 && { sha256: recording.sha256 }) },
+      streamUptimePct: uptimePct,
+    };
+    if (timetabled?.grade) rec.grade = timetabled.grade;
+    if (timetabled?.className) rec.className = timetabled.className;
+    if (timetabled?.teacher) rec.teacher = timetabled.teacher;
+    return rec;
+  }
+
+  private roleOf(lesson: PlannedLesson): 'lecture' | 'listen' {
+    if (lesson.trigger === 'timetable') return (lesson).role;
+    return this.deps.settings.role === 'listen' ? 'listen' : 'lecture';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Readiness check before the bell.
+
+  private async check(lesson: PlannedLesson, now: Date): Promise<void> {
+    if (this.checked.has(lesson.lessonId)) return;
+    this.checked.add(lesson.lessonId);
+    const failures: string[] = [];
+    let checks = 0;
+    for (const camera of this.deps.cameras.values()) {
+      checks++;
+      const h = camera.health();
+      if (h.status === 'fault' || h.status === 'absent') failures.push(`camera ${h.id}: ${h.status}${h.detail ? ` (${h.detail})` : ''}`.slice(0, 300));
+    }
+    checks++;
+    if (!this.deps.linkConnected()) failures.push('platform broker not reachable (the lesson will be recorded and reported later)');
+    checks++;
+    const needed = ((this.deps.settings.lessonBitrateKbps * 1000) / 8) * ((lesson.end.getTime() - lesson.start.getTime()) / 1000);
+    const disk = await statfs(this.deps.settings.dataDir).catch(() => undefined);
+    const free = disk ? Number(disk.bavail) * Number(disk.bsize) : 0;
+    if (free < needed) failures.push(`disk: ${(free / 1e9).toFixed(1)} GB free, the lesson needs about ${(needed / 1e9).toFixed(1)} GB`);
+    checks++;
+    if (!this.deps.media) failures.push('media pipelines: not available in this version of lectern yet (issue #6); the lesson is counted but not streamed or recorded');
+    const readiness: Readiness = { lessonId: lesson.lessonId, ready: failures.length === 0, checkedAt: this.deps.formatTs(now), failures: failures.slice(0, 32) };
+    this.lastReadiness = readiness;
+    this.deps.events.emit({
+      type: 'lesson.readiness',
+      severity: readiness.ready ? 'info' : 'warning',
+      lessonId: lesson.lessonId,
+      message: readiness.ready ? `ready: all ${checks} checks passed` : `not ready: ${failures.length} of ${checks} checks failed`,
+      details: { ready: readiness.ready, failures: readiness.failures },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Manual and platform control.
+
+  /** `lesson.start`: a lesson now, unless one is live or about to start (`conflict`). */
+  startNow(args: { subject: string; durationMin?: number; peerRoomIds?: string[]; preset?: number }, trigger: 'manual' | 'platform'): { lessonId: string } {
+    const now = this.deps.clock.now();
+    const allowed = canStart(this.computePlan(now));
+    if (!allowed.ok) throw new CommandError('conflict', allowed.reason);
+    const date = localDate(now, this.deps.timeZone());
+    const stamp = this.deps.formatTs(now).slice(11, 19).replace(/:/g, '');
+    const start: ManualStart = {
+      lessonId: `${this.deps.settings.deviceId}:${trigger}-${stamp}:${date}`,
+      subject: args.subject,
+      startedAt: now,
+      peerRoomIds: args.peerRoomIds ?? [],
+      trigger,
+      ...(args.durationMin !== undefined && { durationMin: args.durationMin }),
+      ...(args.preset !== undefined && { preset: args.preset }),
+    };
+    this.deps.db
+      .prepare("INSERT INTO lesson_overrides (lesson_id, kind, body, created_at) VALUES (?, 'start', ?, ?)")
+      .run(start.lessonId, JSON.stringify(start), now.toISOString());
+    return { lessonId: start.lessonId };
+  }
+
+  /** `lesson.stop`: ends the live lesson (or the one named); a lesson not yet begun is cancelled. */
+  async stopLesson(lessonId: string | undefined): Promise<{ lessonId: string; status: LessonStatus }> {
+    const now = this.deps.clock.now();
+    const cur = this.current;
+    const target = lessonId ?? cur?.lesson.lessonId ?? (this.plan.kind === 'preparing' ? this.plan.lesson.lessonId : undefined);
+    if (!target) throw new CommandError('conflict', 'no lesson is live');
+    if (this.finishedIds(now).has(target)) throw new CommandError('conflict', `lesson ${target} has already ended`);
+    const stop: ManualStop = { lessonId: target, stoppedAt: now };
+    this.deps.db
+      .prepare("INSERT INTO lesson_overrides (lesson_id, kind, body, created_at) VALUES (?, 'stop', ?, ?) ON CONFLICT(lesson_id) DO UPDATE SET kind = 'stop', body = excluded.body")
+      .run(target, JSON.stringify(stop), now.toISOString());
+    if (cur && cur.lesson.lessonId === target) {
+      this.count(now);
+      await this.finish('completed', now);
+      return { lessonId: target, status: 'completed' };
+    }
+    const upcoming = this.upcoming(target, now);
+    if (!upcoming) throw new CommandError('bad-request', `/args/lessonId: no lesson ${target} is live or coming up on this device`);
+    this.deps.ledger.record(this.record(upcoming, 'cancelled', null, null, 0, 0, [], NO_RECORDING), this.deps.formatTs(now));
+    return { lessonId: target, status: 'cancelled' };
+  }
+
+  private upcoming(lessonId: string, now: Date): PlannedLesson | undefined {
+    const timetable = this.deps.timetables.current()?.timetable ?? null;
+    if (!timetable) return undefined;
+    const plan = planRoom({ now, timetable, deviceId: this.deps.settings.deviceId, finished: this.finishedIds(now) });
+    const candidates = [plan.kind === 'idle' ? plan.next : plan.kind === 'live' ? plan.next : plan.lesson];
+    return candidates.find((l) => l?.lessonId === lessonId);
+  }
+
+  /** Ends the pipelines on shutdown without a final record: the next start continues the lesson. */
+  async shutdown(): Promise<void> {
+    const cur = this.current;
+    if (!cur) return;
+    this.count(this.deps.clock.now());
+    if (cur.session) {
+      cur.streamUpBaseMs += cur.session.streamUpMs();
+      this.persist();
+      await cur.session.stop().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'pipelines did not stop cleanly'));
+      cur.session = undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What the heartbeat shows.
+
+  lessonNow(): LessonNow | null {
+    const cur = this.current;
+    if (cur) return { lessonId: cur.lesson.lessonId, state: 'live', subject: cur.lesson.subject, startedAt: this.deps.formatTs(cur.actualStart) };
+    if (this.plan.kind === 'preparing') {
+      return { lessonId: this.plan.lesson.lessonId, state: 'preparing', subject: this.plan.lesson.subject, startedAt: this.plan.lesson.scheduledStart };
+    }
+    return null;
+  }
+
+  streamNow(): StreamNow | null {
+    return this.current?.session?.stream() ?? null;
+  }
+
+  readiness(): Readiness | null {
+    return this.current ? null : this.lastReadiness;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State in SQLite.
+
+  private persist(): void {
+    const cur = this.current;
+    if (!cur) return;
+    const streamUp = cur.streamUpBaseMs;
+    this.deps.db
+      .prepare(
+        `INSERT INTO lesson_state (id, lesson, actual_start, interruptions, live_ms, stream_up_ms, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET lesson = excluded.lesson, actual_start = excluded.actual_start, interruptions = excluded.interruptions,
+           live_ms = excluded.live_ms, stream_up_ms = excluded.stream_up_ms, updated_at = excluded.updated_at`,
+      )
+      .run(JSON.stringify(cur.lesson), cur.actualStart.toISOString(), JSON.stringify(cur.interruptions), Math.round(cur.liveMs), Math.round(streamUp), new Date().toISOString());
+  }
+
+  private overrides(): (ManualStart | ManualStop)[] {
+    const rows = this.deps.db.prepare('SELECT kind, body FROM lesson_overrides').all() as { kind: string; body: string }[];
+    return rows.map((r) => {
+      const o = JSON.parse(r.body) as Record<string, unknown>;
+      if (r.kind === 'start') return { ...o, startedAt: new Date(String(o.startedAt)) } as ManualStart;
+      return { ...o, stoppedAt: new Date(String(o.stoppedAt)) } as ManualStop;
+    });
+  }
+
+  private stoppedIds(): Set<string> {
+    return new Set(this.deps.db.prepare("SELECT lesson_id FROM lesson_overrides WHERE kind = 'stop'").pluck().all() as string[]);
+  }
+
+  /** Lessons with a final record around `now` (the planner never runs them again). */
+  private finishedIds(now: Date): Set<string> {
+    const day = localDate(now, this.deps.timeZone());
+    const from = shiftDate(day, -2);
+    const to = shiftDate(day, 2);
+    return new Set(this.deps.db.prepare('SELECT lesson_id FROM lessons WHERE date BETWEEN ? AND ?').pluck().all(from, to) as string[]);
+  }
+}
+
+function shiftDate(date: string, days: number): string {
+  const t = Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) + days * 86_400_000;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+/** A lesson as stored in lesson_state, with its instants turned back into Dates. */
+function reviveLesson(text: string): PlannedLesson {
+  const o = JSON.parse(text) as PlannedLesson & { start: string; end: string };
+  return { ...o, start: new Date(o.start), end: new Date(o.end) };
+}

@@ -1,0 +1,31 @@
+import type { StreamNow } from '../contract/types.js';
+
+/** What the lesson loop needs from the media part (GStreamer pipelines) for one lesson. */
+export interface MediaLessonInfo {
+  lessonId: string;
+  role: 'lecture' | 'listen';
+  peerRoomIds: string[];
+}
+
+export interface RecordingSummary {
+  segments: number;
+  bytes: number;
+  durationSec: number;
+  sha256?: string[];
+}
+
+/** The pipelines of one running lesson. */
+export interface MediaSession {
+  /** The uplink stream now, in the heartbeat's shape. */
+  stream(): StreamNow | null;
+  /** Milliseconds the uplink stream has been live since this session started. */
+  streamUpMs(): number;
+  /** Ends the lesson's pipelines (the last segment finalised) and sums up the recording. */
+  stop(): Promise<RecordingSummary>;
+}
+
+export interface LessonMedia {
+  start(lesson: MediaLessonInfo): Promise<MediaSession>;
+}
+
+export const NO_RECORDING: RecordingSummary = { segments: 0, bytes: 0, durationSec: 0 };

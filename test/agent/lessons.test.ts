@@ -1,0 +1,251 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { openState, KeyValue, type Db } from '../../agent/state/db.js';
+import { Outbox } from '../../agent/outbox.js';
+import { Ledger } from '../../agent/ledger.js';
+import { EventPublisher } from '../../agent/events.js';
+import { TimetableStore } from '../../agent/timetable/store.js';
+import { LessonLoop } from '../../agent/lessons/loop.js';
+import { CommandError } from '../../agent/commands.js';
+import { silentLogger } from '../../agent/log.js';
+import { isoInZone } from '../../agent/contract/time.js';
+import type { EventMessage, LessonRecord, Timetable } from '../../agent/contract/types.js';
+import { contractProblems } from '../support/contract.js';
+import { tempDir } from '../support/tmp.js';
+
+// The lesson lifecycle with an injected clock: real SQLite, ledger, outbox and events; the clock
+// is stepped by hand. No cameras or pipelines here (their parts have their own suites).
+const DEVICE = 'QZ-LES-0001-R201';
+const ZONE = 'Asia/Shanghai';
+const TIMETABLE: Timetable = {
+  version: 'test-1',
+  timezone: ZONE,
+  term: { start: '2026-09-01', end: '2026-12-31' },
+  bells: [
+    { period: 1, start: '08:00', end: '08:40' },
+    { period: 2, start: '08:50', end: '09:30' },
+    { period: 3, start: '09:30', end: '10:10' },
+  ],
+  entries: [
+    { id: 'mon-1-math', weekday: 1, period: 1, subject: '数学', role: 'lecture', preset: 1, peerRoomIds: ['QZ-AX-0312-R101'] },
+    { id: 'mon-2-chinese', weekday: 1, period: 2, subject: '语文', role: 'lecture' },
+    { id: 'mon-3-english', weekday: 1, period: 3, subject: '英语', role: 'listen' },
+  ],
+};
+const at = (hhmmss: string): number => Date.parse(`2026-09-07T${hhmmss}+08:00`); // a Monday
+
+interface Rig {
+  db: Db;
+  loop: LessonLoop;
+  clock: { t: number; now: () => Date };
+  dataDir: string;
+}
+
+const dirs: { cleanup: () => void }[] = [];
+const open: Db[] = [];
+afterEach(() => {
+  open.splice(0).forEach((db) => db.close());
+  dirs.splice(0).forEach((d) => d.cleanup());
+});
+
+function rig(start: number, dataDir?: string): Rig {
+  let dir = dataDir;
+  if (!dir) {
+    const d = tempDir();
+    dirs.push(d);
+    dir = d.path;
+  }
+  const db = openState({ dataDir: dir });
+  open.push(db);
+  const clock = { t: start, now: () => new Date(clock.t) };
+  const outbox = new Outbox(db, silentLogger(), { window: 10, maxPendingEvents: 10_000 });
+  const events = new EventPublisher({ bootId: `boot${Math.random().toString(16).slice(2, 10)}`, topic: `classroom/v1/${DEVICE}/events`, outbox, clock, timeZone: () => ZONE });
+  const timetables = new TimetableStore(db);
+  if (!timetables.current()) db.transaction(() => timetables.replace(TIMETABLE, JSON.stringify(TIMETABLE), isoInZone(new Date(start), ZONE)))();
+  const loop = new LessonLoop({
+    db,
+    ledger: new Ledger(db, outbox, `classroom/v1/${DEVICE}/lessons`),
+    events,
+    timetables,
+    clock,
+    log: silentLogger(),
+    cameras: new Map(),
+    linkConnected: () => true,
+    formatTs: (d) => isoInZone(d, ZONE),
+    timeZone: () => ZONE,
+    settings: { deviceId: DEVICE, role: 'both', effectiveThresholdPct: 80, preRollSec: 120, readinessLeadSec: 600, dataDir: dir, lessonBitrateKbps: 1 },
+  });
+  return { db, loop, clock, dataDir: dir };
+}
+
+/** Steps the clock to `until` in 5 s ticks (the agent ticks every second; 5 s is still lesson time). */
+async function run(r: Rig, until: number): Promise<void> {
+  while (r.clock.t < until) {
+    r.clock.t = Math.min(until, r.clock.t + 5000);
+    await r.loop.tick();
+    if (r.clock.t % 60_000 === 0) new KeyValue(r.db).set('lastAlive', new Date(r.clock.t).toISOString());
+  }
+}
+
+function outboxOf<T>(db: Db, kind: 'lesson' | 'event'): T[] {
+  return (db.prepare('SELECT payload FROM outbox WHERE kind = ? ORDER BY id').pluck().all(kind) as string[]).map((p) => JSON.parse(p) as T);
+}
+const records = (db: Db): LessonRecord[] => outboxOf<LessonRecord>(db, 'lesson');
+const events = (db: Db): EventMessage[] => outboxOf<EventMessage>(db, 'event');
+
+function expectValid(recs: LessonRecord[]): void {
+  for (const r of recs) expect(contractProblems('lesson-record', r), r.lessonId).toEqual([]);
+}
+
+describe('lesson lifecycle', () => {
+  it('readiness check, pre-roll, live at the bell, one completed record at the end bell', async () => {
+    const r = rig(at('07:45:00'));
+    await run(r, at('07:50:05'));
+    const readiness = events(r.db).filter((e) => e.type === 'lesson.readiness');
+    expect(readiness).toHaveLength(1);
+    expect(readiness[0]).toMatchObject({ lessonId: `${DEVICE}:mon-1-math:2026-09-07`, severity: 'warning' });
+    expect((readiness[0]!.details as { failures: string[] }).failures.join()).toMatch(/media pipelines: not available/);
+    expect(r.loop.readiness()).toMatchObject({ ready: false, lessonId: `${DEVICE}:mon-1-math:2026-09-07` });
+    await run(r, at('07:58:30'));
+    expect(r.loop.lessonNow()).toMatchObject({ state: 'preparing', subject: '数学', startedAt: '2026-09-07T08:00:00+08:00' });
+    await run(r, at('08:00:00'));
+    expect(r.loop.lessonNow()).toMatchObject({ state: 'live', lessonId: `${DEVICE}:mon-1-math:2026-09-07` });
+    expect(events(r.db).filter((e) => e.type === 'lesson.started')).toHaveLength(1);
+    expect(r.loop.readiness()).toBeNull();
+    await run(r, at('08:40:00'));
+    const recs = records(r.db);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({
+      lessonId: `${DEVICE}:mon-1-math:2026-09-07`,
+      entryId: 'mon-1-math',
+      timetableVersion: 'test-1',
+      status: 'completed',
+      trigger: 'timetable',
+      role: 'lecture',
+      date: '2026-09-07',
+      scheduledStart: '2026-09-07T08:00:00+08:00',
+      scheduledEnd: '2026-09-07T08:40:00+08:00',
+      actualStart: '2026-09-07T08:00:00+08:00',
+      actualEnd: '2026-09-07T08:40:00+08:00',
+      durationSec: 2400,
+      peerRoomIds: ['QZ-AX-0312-R101'],
+      interruptions: [],
+      // Nothing streamed (no pipelines in this suite): counted, but not effective.
+      streamUptimePct: 0,
+      effective: false,
+    });
+    expectValid(recs);
+    expect(r.loop.lessonNow()).toBeNull();
+  });
+
+  it('back-to-back bells: one ends and the next begins on the same instant, two records', async () => {
+    const r = rig(at('08:49:00'));
+    await run(r, at('10:10:00'));
+    const recs = records(r.db);
+    expect(recs.map((x) => [x.entryId, x.status, x.actualStart, x.actualEnd])).toEqual([
+      ['mon-2-chinese', 'completed', '2026-09-07T08:50:00+08:00', '2026-09-07T09:30:00+08:00'],
+      ['mon-3-english', 'completed', '2026-09-07T09:30:00+08:00', '2026-09-07T10:10:00+08:00'],
+    ]);
+    expect(recs[1]!.role).toBe('listen');
+    expectValid(recs);
+  });
+
+  it('a restart mid-lesson continues the same lesson and lists the gap', async () => {
+    const a = rig(at('07:59:00'));
+    await run(a, at('08:10:00'));
+    new KeyValue(a.db).set('lastAlive', new Date(at('08:10:00')).toISOString());
+    // Killed here: no shutdown, no record. Back five minutes later.
+    const b = rig(at('08:15:00'), a.dataDir);
+    await b.loop.recover();
+    expect(b.loop.lessonNow()).toMatchObject({ lessonId: `${DEVICE}:mon-1-math:2026-09-07`, state: 'live', startedAt: '2026-09-07T08:00:00+08:00' });
+    await run(b, at('08:40:00'));
+    const recs = records(b.db);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]!.interruptions).toEqual([{ from: '2026-09-07T08:10:00+08:00', to: '2026-09-07T08:15:00+08:00', reason: 'agent-restart' }]);
+    expect(recs[0]!.durationSec).toBe(2100);
+    expect(recs[0]!.status).toBe('completed');
+    expectValid(recs);
+  });
+
+  it('a device off for a whole slot records it missed, and joins the lesson in progress', async () => {
+    const a = rig(at('07:30:00'));
+    new KeyValue(a.db).set('lastAlive', new Date(at('07:30:00')).toISOString());
+    const b = rig(at('09:00:00'), a.dataDir);
+    await b.loop.recover();
+    await b.loop.tick();
+    let recs = records(b.db);
+    expect(recs.map((x) => [x.entryId, x.status, x.actualStart, x.durationSec])).toEqual([['mon-1-math', 'missed', null, 0]]);
+    expect(b.loop.lessonNow()).toMatchObject({ lessonId: `${DEVICE}:mon-2-chinese:2026-09-07`, startedAt: '2026-09-07T09:00:00+08:00' });
+    await run(b, at('09:30:00'));
+    recs = records(b.db);
+    expect(recs[1]).toMatchObject({ entryId: 'mon-2-chinese', status: 'completed', durationSec: 1800 });
+    expectValid(recs);
+  });
+
+  it('a lesson whose slot ended while the agent was down is recorded interrupted, not started late', async () => {
+    const a = rig(at('07:59:00'));
+    await run(a, at('08:20:00'));
+    new KeyValue(a.db).set('lastAlive', new Date(at('08:20:00')).toISOString());
+    const b = rig(at('08:45:00'), a.dataDir);
+    await b.loop.recover();
+    await b.loop.tick();
+    const recs = records(b.db);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({ entryId: 'mon-1-math', status: 'interrupted', actualEnd: '2026-09-07T08:20:00+08:00', durationSec: 1200 });
+    expect(recs[0]!.interruptions).toEqual([{ from: '2026-09-07T08:20:00+08:00', to: null, reason: 'agent-restart' }]);
+    expect(b.loop.lessonNow()).toBeNull();
+    expectValid(recs);
+  });
+
+  it('the clock jumping an hour forward and back neither double-counts nor repeats a lesson', async () => {
+    const r = rig(at('07:59:00'));
+    await run(r, at('08:10:00'));
+    r.clock.t = at('09:10:00'); // NTP steps the clock forward
+    await r.loop.tick();
+    expect(r.loop.lessonNow()).toMatchObject({ lessonId: `${DEVICE}:mon-2-chinese:2026-09-07` });
+    r.clock.t = at('08:15:00'); // and back again
+    await r.loop.tick();
+    await run(r, at('09:30:00'));
+    const recs = records(r.db);
+    expect(recs.map((x) => x.entryId)).toEqual(['mon-1-math', 'mon-2-chinese']);
+    // The jumps themselves are not lesson time.
+    expect(recs[0]!.durationSec).toBe(600);
+    expect(recs[1]!.durationSec).toBeLessThanOrEqual(75 * 60);
+    expectValid(recs);
+  });
+
+  it('platform start: live at the next tick, conflict while live, stop ends it with one record', async () => {
+    const r = rig(at('11:00:00'));
+    await r.loop.tick();
+    const { lessonId } = r.loop.startNow({ subject: '科学', durationMin: 30, peerRoomIds: ['QZ-AX-0312-R101'] }, 'platform');
+    expect(lessonId).toMatch(new RegExp(`^${DEVICE}:platform-110000:2026-09-07$`));
+    await r.loop.tick(); // the agent's next round, within a second
+    await run(r, at('11:05:00'));
+    expect(r.loop.lessonNow()).toMatchObject({ lessonId, state: 'live', subject: '科学' });
+    expect(() => r.loop.startNow({ subject: '美术' }, 'platform')).toThrow(CommandError);
+    try {
+      r.loop.startNow({ subject: '美术' }, 'platform');
+    } catch (e) {
+      expect((e as CommandError).code).toBe('conflict');
+      expect((e as Error).message).toContain(lessonId);
+    }
+    expect(await r.loop.stopLesson(undefined)).toEqual({ lessonId, status: 'completed' });
+    await run(r, at('11:10:00'));
+    const recs = records(r.db);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({ lessonId, trigger: 'platform', entryId: null, durationSec: 300, status: 'completed', scheduledEnd: '2026-09-07T11:30:00+08:00' });
+    await expect(r.loop.stopLesson(undefined)).rejects.toMatchObject({ code: 'conflict' });
+    expectValid(recs);
+  });
+
+  it('stopping a lesson before its bell cancels it: recorded cancelled, never started', async () => {
+    const r = rig(at('07:55:00'));
+    await r.loop.tick();
+    expect(await r.loop.stopLesson(`${DEVICE}:mon-1-math:2026-09-07`)).toEqual({ lessonId: `${DEVICE}:mon-1-math:2026-09-07`, status: 'cancelled' });
+    await run(r, at('08:30:00'));
+    expect(r.loop.lessonNow()).toBeNull();
+    const recs = records(r.db);
+    expect(recs.map((x) => [x.entryId, x.status])).toEqual([['mon-1-math', 'cancelled']]);
+    expect(events(r.db).filter((e) => e.type === 'lesson.started')).toHaveLength(0);
+    expectValid(recs);
+  });
+});
