@@ -91,8 +91,8 @@ export class LessonLoop {
     // The machine booted after the agent was last alive: the power went (or it was rebooted).
     const reason: Interruption['reason'] =
       lastAlive && now.getTime() - uptime() * 1000 > lastAlive.getTime() ? 'power-loss' : 'agent-restart';
-    const row = this.deps.db.prepare('SELECT lesson, actual_start, interruptions, live_ms, stream_up_ms FROM lesson_state WHERE id = 1').get() as
-      | { lesson: string; actual_start: string; interruptions: string; live_ms: number; stream_up_ms: number }
+    const row = this.deps.db.prepare('SELECT lesson, actual_start, interruptions, live_ms, stream_up_ms, updated_at FROM lesson_state WHERE id = 1').get() as
+      | { lesson: string; actual_start: string; interruptions: string; live_ms: number; stream_up_ms: number; updated_at: string }
       | undefined;
     if (row) {
       const lesson = reviveLesson(row.lesson);
@@ -104,7 +104,9 @@ export class LessonLoop {
         streamUpBaseMs: row.stream_up_ms,
         lastTick: now.getTime(),
       };
-      const gapFrom = lastAlive && lastAlive > current.actualStart ? lastAlive : current.actualStart;
+      // The lesson's state is saved every round: its last save is when the lesson was last live.
+      const saved = new Date(row.updated_at);
+      const gapFrom = saved > current.actualStart ? saved : current.actualStart;
       if (now < lesson.end && !this.stoppedIds().has(lesson.lessonId)) {
         current.interruptions.push({ from: this.deps.formatTs(gapFrom), to: this.deps.formatTs(now), reason });
         this.current = current;
@@ -432,7 +434,14 @@ export class LessonLoop {
          ON CONFLICT(id) DO UPDATE SET lesson = excluded.lesson, actual_start = excluded.actual_start, interruptions = excluded.interruptions,
            live_ms = excluded.live_ms, stream_up_ms = excluded.stream_up_ms, updated_at = excluded.updated_at`,
       )
-      .run(JSON.stringify(cur.lesson), cur.actualStart.toISOString(), JSON.stringify(cur.interruptions), Math.round(cur.liveMs), Math.round(streamUp), new Date().toISOString());
+      .run(
+        JSON.stringify(cur.lesson),
+        cur.actualStart.toISOString(),
+        JSON.stringify(cur.interruptions),
+        Math.round(cur.liveMs),
+        Math.round(streamUp),
+        new Date(cur.lastTick).toISOString(),
+      );
   }
 
   private overrides(): (ManualStart | ManualStop)[] {
