@@ -4,7 +4,7 @@ import type { Logger } from './log.js';
 import type { LogRing } from './logring.js';
 import { systemClock, type Clock } from './clock.js';
 import { Contract } from './contract/validate.js';
-import type { Capabilities, StatusMessage } from './contract/types.js';
+import { DEVICE_ID_PATTERN, type Capabilities, type StatusMessage } from './contract/types.js';
 import { isoInZone } from './contract/time.js';
 import { KeyValue, openStateOrSetAside, type Db } from './state/db.js';
 import { Outbox } from './outbox.js';
@@ -24,6 +24,8 @@ import { createCameras, type CreateCamerasOptions } from '../drivers/visca/confi
 import type { Camera } from '../drivers/visca/camera.js';
 import { errorMessage } from './errors.js';
 import { LessonLoop } from './lessons/loop.js';
+import { ControlServer } from './control.js';
+import { CommandError } from './commands.js';
 import type { LessonMedia } from './lessons/media.js';
 
 export interface AgentOptions {
@@ -58,6 +60,7 @@ interface Parts {
   watch: DeviceWatch;
   cameras: Map<string, Camera>;
   lessons: LessonLoop;
+  control: ControlServer;
 }
 
 /**
@@ -129,6 +132,42 @@ export class Agent {
         lessonBitrateKbps: 4000,
       },
     });
+    const control = new ControlServer(
+      config.dataDir,
+      {
+        status: async () => ({
+          deviceId: config.deviceId,
+          version: agentVersion(),
+          link: { ...link.state(), broker: config.platform.mqttUrl },
+          ...(await health.measure()),
+        }),
+        lessonStart: async (body) => {
+          if (typeof body.subject !== 'string' || !body.subject || body.subject.length > 64) {
+            throw new CommandError('bad-request', 'subject: a lesson needs a subject of 1 to 64 characters');
+          }
+          const duration = body.durationMin;
+          if (duration !== undefined && (!Number.isInteger(duration) || Number(duration) < 1 || Number(duration) > 240)) {
+            throw new CommandError('bad-request', 'durationMin: must be a whole number of minutes from 1 to 240');
+          }
+          const peers = body.peerRoomIds === undefined ? undefined : Array.isArray(body.peerRoomIds) ? body.peerRoomIds.map(String) : ['(not a list)'];
+          const badPeer = peers?.find((p) => !DEVICE_ID_PATTERN.test(p));
+          if (badPeer !== undefined) throw new CommandError('bad-request', `peerRoomIds: "${badPeer}" is not a device id`);
+          return {
+            ...lessons.startNow(
+              {
+                subject: body.subject,
+                durationMin: duration as number | undefined,
+                peerRoomIds: peers,
+                preset: typeof body.preset === 'number' ? body.preset : undefined,
+              },
+              'manual',
+            ),
+          };
+        },
+        lessonStop: async (body) => ({ ...(await lessons.stopLesson(typeof body.lessonId === 'string' ? body.lessonId : undefined)) }),
+      },
+      log.child({ module: 'control' }),
+    );
     const watch = new DeviceWatch({
       sources: [...cameraList, ...(this.opts.devices ?? [])],
       events,
@@ -203,7 +242,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, lessons };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, lessons, control };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -232,6 +271,7 @@ export class Agent {
     );
     // The lesson left live by the last run, and the slots missed meanwhile, before anything new.
     await lessons.recover().catch((e: unknown) => log.error({ err: e }, 'could not recover the lesson state'));
+    await control.start().catch((e: unknown) => log.error({ err: e }, 'local control socket not available (lectern lesson/status will not reach this agent)'));
     link.start();
     this.scheduleTick(0);
     log.info(
@@ -247,6 +287,7 @@ export class Agent {
     clearTimeout(this.loopTimer);
     parts.watch.stop();
     parts.heartbeat.stop();
+    await parts.control.stop();
     await parts.lessons.shutdown();
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerAgentCommand } from './cli/agent.js';
 import { registerConfigCommands } from './cli/config.js';
 import { registerLessonsCommands } from './cli/lessons.js';
+import { registerLessonCommands } from './cli/lesson.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerConfigCommands(program);
   registerLessonsCommands(program);
+  registerLessonCommands(program);
   const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
   registerSimUplink(sim);
   registerSimCamera(sim);
