@@ -10,6 +10,9 @@ import { silentLogger } from '../../agent/log.js';
 import { isoInZone } from '../../agent/contract/time.js';
 import type { EventMessage, LessonRecord, Timetable } from '../../agent/contract/types.js';
 import { contractProblems } from '../support/contract.js';
+import { ViscaSimulator } from '../../drivers/visca/simulator.js';
+import { createCameras } from '../../drivers/visca/config.js';
+import type { Camera } from '../../drivers/visca/camera.js';
 import { tempDir } from '../support/tmp.js';
 
 // The lesson lifecycle with an injected clock: real SQLite, ledger, outbox and events; the clock
@@ -47,7 +50,7 @@ afterEach(() => {
   dirs.splice(0).forEach((d) => d.cleanup());
 });
 
-function rig(start: number, dataDir?: string): Rig {
+function rig(start: number, dataDir?: string, cameras: ReadonlyMap<string, Camera> = new Map()): Rig {
   let dir = dataDir;
   if (!dir) {
     const d = tempDir();
@@ -68,7 +71,7 @@ function rig(start: number, dataDir?: string): Rig {
     timetables,
     clock,
     log: silentLogger(),
-    cameras: new Map(),
+    cameras,
     linkConnected: () => true,
     formatTs: (d) => isoInZone(d, ZONE),
     timeZone: () => ZONE,
@@ -247,5 +250,27 @@ describe('lesson lifecycle', () => {
     expect(recs.map((x) => [x.entryId, x.status])).toEqual([['mon-1-math', 'cancelled']]);
     expect(events(r.db).filter((e) => e.type === 'lesson.started')).toHaveLength(0);
     expectValid(recs);
+  });
+
+  it('recalls the timetable entry’s preset on the main camera at pre-roll', async () => {
+    const sim = new ViscaSimulator({ cameras: 1, moveSpeed: 8, bootMs: 100 });
+    const port = await sim.listenUdp(0, '127.0.0.1');
+    const [camera] = createCameras([{ id: 'teacher', transport: { type: 'visca-ip', host: '127.0.0.1', port } }]);
+    try {
+      await camera!.start();
+      // Preset 1 (the entry's) looks at the blackboard; then someone points the camera away.
+      await camera!.moveTo(0x0400, 0x0100);
+      await camera!.presetSave(1);
+      await camera!.moveTo(-0x0800, -0x0200);
+      const r = rig(at('07:57:00'), undefined, new Map([['teacher', camera!]]));
+      await run(r, at('07:57:50'));
+      expect(sim.camera(1).position().pan).toBe(-0x0800); // not yet: pre-roll is 120 s
+      await run(r, at('07:58:05'));
+      await new Promise((res) => setTimeout(res, 100));
+      expect(sim.camera(1).position()).toMatchObject({ pan: 0x0400, tilt: 0x0100 });
+    } finally {
+      await camera!.stop();
+      await sim.close();
+    }
   });
 });
