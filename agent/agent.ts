@@ -25,6 +25,7 @@ import type { Camera } from '../drivers/visca/camera.js';
 import { errorMessage } from './errors.js';
 import { LessonLoop } from './lessons/loop.js';
 import { ControlServer } from './control.js';
+import { clockSynced } from './clock-sync.js';
 import { CommandError } from './commands.js';
 import type { LessonMedia } from './lessons/media.js';
 
@@ -120,6 +121,7 @@ export class Agent {
       cameras,
       media: this.opts.media,
       linkConnected: () => link.connected,
+      clockSynced,
       formatTs: (d) => this.formatTs(d),
       timeZone: () => this.timeZone(),
       settings: {

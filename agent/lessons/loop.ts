@@ -38,6 +38,8 @@ export interface LessonLoopDeps {
   /** The pipelines; absent until the media part is configured (lessons then run unrecorded). */
   media?: LessonMedia;
   linkConnected(): boolean;
+  /** Whether the system clock is NTP-synchronised; 'unknown' where that cannot be told. */
+  clockSynced(): Promise<'yes' | 'no' | 'unknown'>;
   formatTs(d: Date): string;
   timeZone(): string;
   settings: LessonLoopSettings;
@@ -74,6 +76,8 @@ export class LessonLoop {
   private readonly checked = new Set<string>();
   private lastReadiness: Readiness | null = null;
   private running = false;
+  /** The lesson whose pipelines are being stopped and record written. */
+  private stopping: PlannedLesson | undefined;
   private readonly kv: KeyValue;
 
   constructor(private readonly deps: LessonLoopDeps) {
@@ -237,6 +241,15 @@ export class LessonLoop {
     const cur = this.current;
     if (!cur) return;
     this.current = undefined;
+    this.stopping = cur.lesson;
+    try {
+      await this.writeFinal(cur, status, end);
+    } finally {
+      this.stopping = undefined;
+    }
+  }
+
+  private async writeFinal(cur: Current, status: LessonStatus, end: Date): Promise<void> {
     let recording = NO_RECORDING;
     let streamUpMs = cur.streamUpBaseMs;
     if (cur.session) {
@@ -320,6 +333,11 @@ export class LessonLoop {
     const disk = await statfs(this.deps.settings.dataDir).catch(() => undefined);
     const free = disk ? Number(disk.bavail) * Number(disk.bsize) : 0;
     if (free < needed) failures.push(`disk: ${(free / 1e9).toFixed(1)} GB free, the lesson needs about ${(needed / 1e9).toFixed(1)} GB`);
+    const clock = await this.deps.clockSynced();
+    if (clock !== 'unknown') {
+      checks++;
+      if (clock === 'no') failures.push('clock: not synchronised (NTP); lesson times and records may be wrong');
+    }
     checks++;
     if (!this.deps.media) failures.push('media pipelines: not available in this version of lectern yet (issue #6); the lesson is counted but not streamed or recorded');
     const readiness: Readiness = { lessonId: lesson.lessonId, ready: failures.length === 0, checkedAt: this.deps.formatTs(now), failures: failures.slice(0, 32) };
@@ -407,6 +425,8 @@ export class LessonLoop {
   lessonNow(): LessonNow | null {
     const cur = this.current;
     if (cur) return { lessonId: cur.lesson.lessonId, state: 'live', subject: cur.lesson.subject, startedAt: this.deps.formatTs(cur.actualStart) };
+    const s = this.stopping;
+    if (s) return { lessonId: s.lessonId, state: 'stopping', subject: s.subject, startedAt: this.deps.formatTs(s.start) };
     if (this.plan.kind === 'preparing') {
       return { lessonId: this.plan.lesson.lessonId, state: 'preparing', subject: this.plan.lesson.subject, startedAt: this.plan.lesson.scheduledStart };
     }

@@ -73,6 +73,7 @@ function rig(start: number, dataDir?: string, cameras: ReadonlyMap<string, Camer
     log: silentLogger(),
     cameras,
     linkConnected: () => true,
+    clockSynced: async () => 'no',
     formatTs: (d) => isoInZone(d, ZONE),
     timeZone: () => ZONE,
     settings: { deviceId: DEVICE, role: 'both', effectiveThresholdPct: 80, preRollSec: 120, readinessLeadSec: 600, dataDir: dir, lessonBitrateKbps: 1 },
@@ -106,7 +107,9 @@ describe('lesson lifecycle', () => {
     const readiness = events(r.db).filter((e) => e.type === 'lesson.readiness');
     expect(readiness).toHaveLength(1);
     expect(readiness[0]).toMatchObject({ lessonId: `${DEVICE}:mon-1-math:2026-09-07`, severity: 'warning' });
-    expect((readiness[0]!.details as { failures: string[] }).failures.join()).toMatch(/media pipelines: not available/);
+    const failures = (readiness[0]!.details as { failures: string[] }).failures.join('\n');
+    expect(failures).toMatch(/media pipelines: not available/);
+    expect(failures).toMatch(/clock: not synchronised/);
     expect(r.loop.readiness()).toMatchObject({ ready: false, lessonId: `${DEVICE}:mon-1-math:2026-09-07` });
     await run(r, at('07:58:30'));
     expect(r.loop.lessonNow()).toMatchObject({ state: 'preparing', subject: '数学', startedAt: '2026-09-07T08:00:00+08:00' });
