@@ -1,7 +1,15 @@
 /**
  * Contract timestamps: ISO 8601 with the local offset of a given IANA zone
  * (`2026-09-07T08:00:00+08:00`), and local dates (`2026-09-07`) in that zone.
+ *
+ * Offsets come from the system's tz database (see tzif.ts: Intl costs the daemon 8.5 MB of
+ * memory); Intl is used only on a machine without one.
  */
+import { existsSync } from 'node:fs';
+import { TzDatabase } from './tzif.js';
+
+const tz = new TzDatabase();
+const haveTzData = existsSync(process.env.TZDIR || '/usr/share/zoneinfo');
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatter(timeZone: string): Intl.DateTimeFormat {
@@ -32,6 +40,23 @@ export interface LocalParts {
 }
 
 export function localParts(date: Date, timeZone: string): LocalParts {
+  const offset = haveTzData ? tz.offsetMs(timeZone, date.getTime()) : undefined;
+  if (offset !== undefined) {
+    const local = new Date(Math.floor(date.getTime() / 1000) * 1000 + offset);
+    return {
+      year: local.getUTCFullYear(),
+      month: local.getUTCMonth() + 1,
+      day: local.getUTCDate(),
+      hour: local.getUTCHours(),
+      minute: local.getUTCMinutes(),
+      second: local.getUTCSeconds(),
+    };
+  }
+  return intlParts(date, timeZone);
+}
+
+/** The same through ICU, for machines without a tz database (and to check tzif.ts against). */
+export function intlParts(date: Date, timeZone: string): LocalParts {
   const parts: Partial<Record<string, number>> = {};
   for (const p of formatter(timeZone).formatToParts(date)) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
@@ -66,6 +91,7 @@ export function localDate(date: Date, timeZone: string): string {
 
 /** True when `timeZone` is an IANA zone name this runtime knows. */
 export function isValidTimeZone(timeZone: string): boolean {
+  if (haveTzData) return tz.has(timeZone);
   try {
     new Intl.DateTimeFormat('en', { timeZone });
     return true;
