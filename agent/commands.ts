@@ -7,6 +7,7 @@ import type { Logger } from './log.js';
 import type { Clock } from './clock.js';
 import type { EventPublisher } from './events.js';
 import { DeviceError, errorMessage } from './errors.js';
+import { withTimeout } from './backoff.js';
 
 export const MAX_COMMAND_BYTES = 256 * 1024;
 
@@ -143,7 +144,8 @@ export class CommandDispatcher {
       .run(requestId, name, this.deps.clock.now().toISOString());
     this.running.add(requestId);
     try {
-      const result = await withTimeout(entry.spec.run(args, { requestId }), entry.spec.timeoutMs ?? 60_000, name);
+      const timeoutMs = entry.spec.timeoutMs ?? 60_000;
+      const result = await withTimeout(entry.spec.run(args, { requestId }), timeoutMs, () => new CommandError('internal', `${name} did not finish within ${timeoutMs / 1000} s`));
       this.finish(cmd, requestId, { result });
     } catch (e) {
       this.finish(cmd, requestId, { error: toContractError(e) });
@@ -224,20 +226,4 @@ function clip(text: string): string {
 /** A response topic must be a valid topic to publish to: no wildcards, no NUL, not empty. */
 function isPublishableTopic(topic: string): boolean {
   return topic.length > 0 && topic.length <= 65535 && !/[#+]/.test(topic) && !topic.includes(String.fromCharCode(0));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, name: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new CommandError('internal', `${name} did not finish within ${ms / 1000} s`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

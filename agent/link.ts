@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { Backoff } from './backoff.js';
+import { Backoff, withTimeout } from './backoff.js';
 import type { Logger } from './log.js';
 import type { PlatformConfig } from './config/schema.js';
 import type { Publisher, PublishOptions } from './outbox.js';
@@ -247,20 +247,4 @@ export class PlatformLink implements Publisher {
       this.opts.log.error({ err: e, topic }, 'message handler failed');
     }
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
