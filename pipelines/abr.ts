@@ -1,0 +1,159 @@
+/**
+ * Adaptive bitrate for the uplink: reads successive SRT statistics and decides the encoder's
+ * target bitrate between a floor and a ceiling.
+ *
+ * - Congestion (loss or sender drops above `lossHighPct`, or RTT risen `rttRiseMs` above the
+ *   lowest RTT seen on this connection): decrease at once, multiplicatively, and no increase for
+ *   `holdAfterDecreaseMs`. A 5G cell that degrades needs the bitrate down within a second or two,
+ *   before SRT's latency window runs out and packets are dropped.
+ * - Clean (loss below `lossLowPct` and RTT near its floor) for `cleanIntervalsToIncrease` samples
+ *   in a row: increase by a small step. Slow increases keep the bitrate from oscillating around
+ *   the link's capacity.
+ * - In between: hold (and the clean count starts over).
+ * - SRT's bandwidth estimate, when plausible, caps the target at `bandwidthHeadroom` of it.
+ *
+ * Pure: no timers, no GStreamer; the runtime feeds it and applies the result.
+ */
+import type { SrtStats } from './gst-structure.js';
+
+export interface AbrOptions {
+  floorKbps: number;
+  startKbps: number;
+  ceilingKbps: number;
+  decreaseFactor?: number;
+  /** Each increase adds this fraction of the current bitrate (at least `minStepKbps`). */
+  increaseFraction?: number;
+  minStepKbps?: number;
+  cleanIntervalsToIncrease?: number;
+  holdAfterDecreaseMs?: number;
+  lossHighPct?: number;
+  lossLowPct?: number;
+  rttRiseMs?: number;
+  bandwidthHeadroom?: number;
+}
+
+export type LinkCondition = 'congested' | 'clean' | 'neutral' | 'unknown';
+
+export interface AbrDecision {
+  bitrateKbps: number;
+  changed: boolean;
+  condition: LinkCondition;
+  reason: string;
+  /** Loss over the last interval: packets reported lost or dropped by the sender, % of sent. */
+  lossPct?: number;
+  rttMs?: number;
+  sendKbps?: number;
+}
+
+export class AbrController {
+  private current: number;
+  private last: SrtStats | undefined;
+  private lastAt: number | undefined;
+  private minRtt: number | undefined;
+  private clean = 0;
+  private holdUntil = 0;
+
+  constructor(private readonly opts: AbrOptions) {
+    this.current = opts.startKbps;
+  }
+
+  get bitrateKbps(): number {
+    return this.current;
+  }
+
+  /** A new connection: start again from `startKbps` (or the given value) and forget the history. */
+  reset(kbps = this.opts.startKbps): void {
+    this.current = this.clamp(kbps);
+    this.last = undefined;
+    this.lastAt = undefined;
+    this.minRtt = undefined;
+    this.clean = 0;
+    this.holdUntil = 0;
+  }
+
+  private clamp(kbps: number): number {
+    return Math.round(Math.min(this.opts.ceilingKbps, Math.max(this.opts.floorKbps, kbps)));
+  }
+
+  update(stats: SrtStats, nowMs: number): AbrDecision {
+    const o = {
+      decreaseFactor: 0.75,
+      increaseFraction: 0.05,
+      minStepKbps: 50,
+      cleanIntervalsToIncrease: 5,
+      holdAfterDecreaseMs: 10_000,
+      lossHighPct: 2,
+      lossLowPct: 0.5,
+      rttRiseMs: 150,
+      bandwidthHeadroom: 0.8,
+      ...this.opts,
+    };
+    const prev = this.last;
+    const prevAt = this.lastAt;
+    const unchanged = (condition: LinkCondition, reason: string, extra: Partial<AbrDecision> = {}): AbrDecision => ({
+      bitrateKbps: this.current,
+      changed: false,
+      condition,
+      reason,
+      ...extra,
+    });
+    if (!stats.connected) {
+      this.last = undefined;
+      return unchanged('unknown', 'not connected');
+    }
+    this.last = stats;
+    this.lastAt = nowMs;
+    if (stats.rttMs !== undefined && stats.rttMs > 0) this.minRtt = this.minRtt === undefined ? stats.rttMs : Math.min(this.minRtt, stats.rttMs);
+    // First sample of a connection, or counters that went backwards (a new connection).
+    if (!prev || prevAt === undefined || stats.packetsSent < prev.packetsSent) return unchanged('unknown', 'first sample');
+    const dSent = stats.packetsSent - prev.packetsSent;
+    const dLost = Math.max(0, stats.packetsLost - prev.packetsLost) + Math.max(0, stats.packetsDropped - prev.packetsDropped);
+    const dt = Math.max(1, nowMs - prevAt);
+    const sendKbps = ((stats.bytesSent - prev.bytesSent) * 8) / dt;
+    const lossPct = dSent > 0 ? (100 * dLost) / dSent : dLost > 0 ? 100 : 0;
+    const rtt = stats.rttMs;
+    const rttRise = rtt !== undefined && this.minRtt !== undefined ? rtt - this.minRtt : 0;
+    const measured = { lossPct, rttMs: rtt, sendKbps };
+
+    let cap = o.ceilingKbps;
+    const bw = stats.bandwidthMbps;
+    // SRT's estimate is noisy and on a fast link absurdly high; it only ever lowers the cap.
+    if (bw !== undefined && bw > 0 && bw * 1000 * o.bandwidthHeadroom < o.ceilingKbps) cap = Math.max(o.floorKbps, bw * 1000 * o.bandwidthHeadroom);
+
+    if (dSent === 0 && dLost === 0) return unchanged('unknown', 'no packets in the interval', measured);
+
+    if (lossPct >= o.lossHighPct || rttRise >= o.rttRiseMs) {
+      this.clean = 0;
+      this.holdUntil = nowMs + o.holdAfterDecreaseMs;
+      const target = this.clamp(Math.min(this.current * o.decreaseFactor, cap));
+      const reason = lossPct >= o.lossHighPct ? `loss ${lossPct.toFixed(1)}%` : `rtt +${Math.round(rttRise)} ms`;
+      if (target < this.current) {
+        this.current = target;
+        return { bitrateKbps: target, changed: true, condition: 'congested', reason, ...measured };
+      }
+      return unchanged('congested', `${reason}, at the floor`, measured);
+    }
+
+    if (this.current > cap) {
+      this.clean = 0;
+      this.current = this.clamp(cap);
+      return { bitrateKbps: this.current, changed: true, condition: 'neutral', reason: `bandwidth estimate ${bw?.toFixed(2)} Mbit/s`, ...measured };
+    }
+
+    if (lossPct < o.lossLowPct && rttRise < o.rttRiseMs / 2) {
+      this.clean++;
+      if (nowMs >= this.holdUntil && this.clean >= o.cleanIntervalsToIncrease && this.current < Math.min(cap, o.ceilingKbps)) {
+        this.clean = 0;
+        const step = Math.max(o.minStepKbps, this.current * o.increaseFraction);
+        const target = this.clamp(Math.min(this.current + step, cap));
+        if (target > this.current) {
+          this.current = target;
+          return { bitrateKbps: target, changed: true, condition: 'clean', reason: 'clean link', ...measured };
+        }
+      }
+      return unchanged('clean', 'clean link', measured);
+    }
+    this.clean = 0;
+    return unchanged('neutral', 'holding', measured);
+  }
+}

@@ -1,0 +1,102 @@
+// The adaptive bitrate controller on synthetic SRT statistics sequences.
+import { describe, expect, it } from 'vitest';
+import { AbrController, type AbrDecision } from '../../pipelines/abr.js';
+import type { SrtStats } from '../../pipelines/gst-structure.js';
+
+interface Interval {
+  /** Packets sent in this interval. */
+  sent?: number;
+  lost?: number;
+  dropped?: number;
+  rttMs?: number;
+  bandwidthMbps?: number;
+}
+
+/** Feeds one-second intervals, accumulating counters as srtsink does. */
+function run(abr: AbrController, intervals: Interval[], startMs = 0): AbrDecision[] {
+  const c: SrtStats = { connected: true, packetsSent: 0, packetsLost: 0, packetsRetransmitted: 0, packetsDropped: 0, acksReceived: 0, nacksReceived: 0, bytesSent: 0, callers: 1, rttMs: 20 };
+  const out: AbrDecision[] = [abr.update({ ...c }, startMs)];
+  intervals.forEach((iv, i) => {
+    const sent = iv.sent ?? 200;
+    c.packetsSent += sent;
+    c.bytesSent += sent * 1316;
+    c.acksReceived += 100;
+    c.packetsLost += iv.lost ?? 0;
+    c.packetsDropped += iv.dropped ?? 0;
+    c.rttMs = iv.rttMs ?? 20;
+    c.bandwidthMbps = iv.bandwidthMbps;
+    out.push(abr.update({ ...c }, startMs + (i + 1) * 1000));
+  });
+  return out;
+}
+
+const clean = (n: number): Interval[] => Array.from({ length: n }, () => ({}));
+const opts = { floorKbps: 500, startKbps: 2000, ceilingKbps: 3000 };
+
+describe('adaptive bitrate', () => {
+  it('a clean link: slow steps up to the ceiling, never above', () => {
+    const abr = new AbrController(opts);
+    const d = run(abr, clean(120));
+    const changes = d.filter((x) => x.changed);
+    expect(changes.length).toBeGreaterThan(3);
+    // Each step is small (5%) and needs five clean seconds.
+    for (let i = 1; i < changes.length; i++) expect(changes[i]!.bitrateKbps - changes[i - 1]!.bitrateKbps).toBeLessThanOrEqual(Math.ceil(changes[i - 1]!.bitrateKbps * 0.05) + 1);
+    const firstUp = d.findIndex((x) => x.changed);
+    expect(firstUp).toBe(5);
+    expect(abr.bitrateKbps).toBe(3000);
+    expect(Math.max(...d.map((x) => x.bitrateKbps))).toBe(3000);
+    expect(d.at(-1)!.sendKbps).toBeCloseTo((200 * 1316 * 8) / 1000, 1);
+  });
+
+  it('congestion: down 25% at once, then no increase while holding', () => {
+    const abr = new AbrController(opts);
+    const d = run(abr, [...clean(2), { lost: 10 }, ...clean(9), ...clean(6)]);
+    expect(d[3]).toMatchObject({ changed: true, condition: 'congested', bitrateKbps: 1500 });
+    expect(d[3]!.lossPct).toBeCloseTo(5, 5);
+    // Hold for 10 s after the decrease, then five clean samples before the first step up.
+    expect(d.slice(4, 13).every((x) => !x.changed)).toBe(true);
+    expect(d.slice(13).some((x) => x.changed && x.bitrateKbps > 1500)).toBe(true);
+  });
+
+  it('sender drops and a rising RTT count as congestion; the floor holds', () => {
+    const abr = new AbrController(opts);
+    const d = run(abr, [{ dropped: 20 }, { rttMs: 400 }, { lost: 50 }, { lost: 50 }, { lost: 50 }, { lost: 50 }, { lost: 50 }]);
+    expect(d[1]).toMatchObject({ changed: true, bitrateKbps: 1500, reason: 'loss 10.0%' });
+    expect(d[2]).toMatchObject({ changed: true, bitrateKbps: 1125, reason: 'rtt +380 ms' });
+    expect(abr.bitrateKbps).toBe(500);
+    expect(d.at(-1)).toMatchObject({ changed: false, condition: 'congested', reason: 'loss 25.0%, at the floor' });
+  });
+
+  it('hysteresis: loss between the two thresholds neither raises nor lowers', () => {
+    const abr = new AbrController(opts);
+    const mild = Array.from({ length: 30 }, (_, i) => (i % 2 ? {} : { lost: 2 }));
+    const d = run(abr, mild);
+    expect(d.every((x) => !x.changed)).toBe(true);
+    expect(d.filter((x) => x.condition === 'neutral').length).toBeGreaterThan(10);
+    expect(abr.bitrateKbps).toBe(2000);
+  });
+
+  it("SRT's bandwidth estimate caps the target when it is low", () => {
+    const abr = new AbrController(opts);
+    const d = run(abr, [{ bandwidthMbps: 1.5 }, ...clean(20).map(() => ({ bandwidthMbps: 1.5 }))]);
+    expect(d[1]).toMatchObject({ changed: true, bitrateKbps: 1200 });
+    expect(Math.max(...d.slice(1).map((x) => x.bitrateKbps))).toBe(1200);
+  });
+
+  it('not connected, the first sample and a new connection decide nothing', () => {
+    const abr = new AbrController(opts);
+    expect(abr.update({ connected: false, packetsSent: 0, packetsLost: 0, packetsRetransmitted: 0, packetsDropped: 0, acksReceived: 0, nacksReceived: 0, bytesSent: 0, callers: 0 }, 0)).toMatchObject({
+      changed: false,
+      condition: 'unknown',
+      reason: 'not connected',
+    });
+    run(abr, clean(3));
+    // Counters that restart from zero are a new connection, not negative traffic.
+    const d = run(abr, clean(2), 10_000);
+    expect(d[0]).toMatchObject({ changed: false, reason: 'first sample' });
+    abr.reset(700);
+    expect(abr.bitrateKbps).toBe(700);
+    abr.reset(100);
+    expect(abr.bitrateKbps).toBe(500);
+  });
+});
