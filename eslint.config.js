@@ -4,7 +4,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  // .lectern-sim holds the simulated kit's recordings: MPEG-TS segments named *.ts.
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.lectern-sim/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -28,6 +28,10 @@ import { ControlServer } from './control.js';
 import { clockSynced } from './clock-sync.js';
 import { CommandError } from './commands.js';
 import type { LessonMedia } from './lessons/media.js';
+import { GstLessonMedia } from './lessons/gst-media.js';
+import { resolveMediaConfig } from '../pipelines/config.js';
+import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 
 export interface AgentOptions {
   config: Config;
@@ -39,7 +43,7 @@ export interface AgentOptions {
   capabilities?: Capabilities;
   /** Called from the work loop each time it completes a round (systemd watchdog). */
   onAlive?: () => void;
-  /** The lesson pipelines (GStreamer); without them lessons are counted but not recorded. */
+  /** The lesson pipelines; by default built from the config's `media` settings, when it has them. */
   media?: LessonMedia;
   /** Camera bus and camera tuning (tests shorten timeouts). */
   cameraOptions?: Omit<CreateCamerasOptions, 'log'>;
@@ -119,7 +123,17 @@ export class Agent {
       clock: this.clock,
       log: log.child({ module: 'lessons' }),
       cameras,
-      media: this.opts.media,
+      media:
+        this.opts.media ??
+        (config.media
+          ? new GstLessonMedia({
+              config: resolveMediaConfig({ ...config.media, recording: { dir: join(config.dataDir, 'recordings'), ...config.media.recording } }, 'media settings', config.deviceId),
+              deviceId: config.deviceId,
+              log: log.child({ module: 'media' }),
+              events,
+              runDir: join(config.dataDir, 'run'),
+            })
+          : undefined),
       linkConnected: () => link.connected,
       clockSynced,
       formatTs: (d) => this.formatTs(d),
@@ -271,6 +285,9 @@ export class Agent {
     await Promise.all(
       cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
     );
+    // Sockets a killed media process left behind; the lesson's media starts afresh.
+    rmSync(join(config.dataDir, 'run'), { recursive: true, force: true });
+    mkdirSync(join(config.dataDir, 'run'), { recursive: true, mode: 0o700 });
     // The lesson left live by the last run, and the slots missed meanwhile, before anything new.
     await lessons.recover().catch((e: unknown) => log.error({ err: e }, 'could not recover the lesson state'));
     await control.start().catch((e: unknown) => log.error({ err: e }, 'local control socket not available (lectern lesson/status will not reach this agent)'));

@@ -9,6 +9,7 @@ import { registerLessonCommands } from './cli/lesson.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
+import { registerPipelineCommands } from '../pipelines/cli.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerSimUplink(sim);
   registerSimCamera(sim);
   registerCameraCommands(program);
+  registerPipelineCommands(program);
   return program;
 }
 

@@ -1,20 +1,37 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { ViscaSimulator } from '../drivers/visca/simulator.js';
+import { simulatedMediaConfig, type MediaConfig } from '../pipelines/config.js';
+import { freePort } from './broker.js';
 import type { CameraConfig } from '../drivers/visca/config.js';
 import type { Logger } from './log.js';
 
 /**
  * The hardware of a simulated classroom kit, for `lectern agent --simulate`: what a technician
  * would find in a real room, on loopback. Two PTZ cameras (teacher, students) speaking VISCA
- * over IP, each a protocol-faithful simulator that `lectern camera --udp` can drive too.
- * Later parts add the simulated microphone and display here.
+ * over IP, each a protocol-faithful simulator that `lectern camera --udp` can drive too; a
+ * camera and microphone made of GStreamer test sources (a moving pattern with a clock, a
+ * tone); and a stand-in for the platform's media server (an SRT listener that takes the stream).
+ * Later parts add the simulated microphone and display devices here.
  */
 export class SimulatedKit {
   private readonly simulators: ViscaSimulator[] = [];
+  private mediaServer: ChildProcess | undefined;
   cameras: CameraConfig[] = [];
+  media: MediaConfig | undefined;
 
   constructor(private readonly log: Logger) {}
 
-  async start(): Promise<void> {
+  async start(dataDir: string): Promise<void> {
+    const port = await freePort();
+    this.mediaServer = spawn('gst-launch-1.0', ['-q', 'srtsrc', `uri=srt://127.0.0.1:${port}?mode=listener`, '!', 'fakesink', 'sync=false'], {
+      stdio: 'ignore',
+    });
+    this.mediaServer.on('error', (e) => this.log.warn({ err: e }, 'simulated media server did not start; the stream will show as reconnecting'));
+    const media = simulatedMediaConfig(dataDir);
+    media.uplink.urlTemplate = `srt://127.0.0.1:${port}?streamid=#!::r=live/{deviceId},m=publish`;
+    media.recording.dir = join(dataDir, 'recordings');
+    this.media = media;
     for (const id of ['teacher', 'students']) {
       // Moves at twice a real camera's speed: a preset recall takes about a second.
       const sim = new ViscaSimulator({ cameras: 1, moveSpeed: 2, bootMs: 500, log: this.log });
@@ -25,12 +42,15 @@ export class SimulatedKit {
   }
 
   describe(): string[] {
-    return this.cameras.map((c) =>
+    const media = this.media ? [`media: lessons recorded under ${this.media.recording.dir}, streamed to ${this.media.uplink.urlTemplate}`] : [];
+    return [...media, ...this.cameras.map((c) =>
       c.transport.type === 'visca-ip' ? `camera ${c.id}: lectern camera --udp ${c.transport.host}:${c.transport.port} info` : `camera ${c.id}`,
-    );
+    )];
   }
 
   async stop(): Promise<void> {
+    this.mediaServer?.kill();
+    this.mediaServer = undefined;
     await Promise.all(this.simulators.splice(0).map((s) => s.close()));
   }
 }

@@ -59,10 +59,10 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
     );
   }
   let kit: SimulatedKit | undefined;
-  if (opts.simulate && config.cameras.length === 0) {
+  if (opts.simulate) {
     kit = new SimulatedKit(log.child({ module: 'sim-kit' }));
-    await kit.start();
-    config = { ...config, cameras: kit.cameras };
+    await kit.start(config.dataDir);
+    config = { ...config, cameras: config.cameras.length ? config.cameras : kit.cameras, media: config.media ?? kit.media };
     process.stderr.write(kit.describe().map((l) => `lectern: ${l}\n`).join(''));
   }
   const notify = new SdNotify(log.child({ module: 'systemd' }));

@@ -5,6 +5,7 @@ import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
 import { checkCameraConfigs } from '../../drivers/visca/config.js';
+import { resolveMediaConfig } from '../../pipelines/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Options given on the command line; each overrides the same setting of the file. */
@@ -65,6 +66,14 @@ export function validateConfigObject(input: unknown, source: string): Config {
       accessSync(path, constants.R_OK);
     } catch (e) {
       problems.push(`/platform/${field}: cannot read "${path}" (${errorMessage(e)})`);
+    }
+  }
+  if (config.media) {
+    try {
+      resolveMediaConfig(config.media, 'media settings', config.deviceId);
+    } catch (e) {
+      if (e instanceof ConfigError) problems.push(...e.problems.map((p) => (p.startsWith('/media') ? p : `/media: ${p}`)));
+      else throw e;
     }
   }
   problems.push(...checkCameraConfigs(config.cameras).map((p) => `/${p.replace(/^cameras\[(\d+)\]\./, 'cameras/$1/')}`));

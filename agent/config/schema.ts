@@ -2,6 +2,7 @@
 // starts. Defaults here are the documented defaults (README "Configuration"); Ajv fills them in.
 import type { SchemaObject } from 'ajv';
 import { camerasConfigSchema, type CameraConfig } from '../../drivers/visca/config.js';
+import type { MediaConfigInput } from '../../pipelines/config.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -57,10 +58,13 @@ export interface Config {
   lessons: LessonsConfig;
   /** PTZ cameras on VISCA (serial, VISCA over IP, raw TCP), by name. */
   cameras: CameraConfig[];
+  /** Lesson media (sources, encoder, uplink, recording, listening room); checked by pipelines/config.ts. */
+  media?: MediaConfigInput;
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media'>> & {
+  media?: MediaConfigInput;
   cameras?: CameraConfig[];
   platform?: Partial<PlatformConfig>;
   outbox?: Partial<OutboxConfig>;
@@ -140,5 +144,7 @@ export const configSchema: SchemaObject = {
       default: {},
     },
     cameras: { ...camerasConfigSchema, maxItems: 8, default: [] },
+    // Checked in full (schema and cross-field rules) by pipelines/config.ts's resolveMediaConfig.
+    media: { type: 'object' },
   },
 };

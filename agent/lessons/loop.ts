@@ -339,7 +339,7 @@ export class LessonLoop {
       if (clock === 'no') failures.push('clock: not synchronised (NTP); lesson times and records may be wrong');
     }
     checks++;
-    if (!this.deps.media) failures.push('media pipelines: not available in this version of lectern yet (issue #6); the lesson is counted but not streamed or recorded');
+    if (!this.deps.media) failures.push('media: no media settings in the config; the lesson is counted but neither streamed nor recorded');
     const readiness: Readiness = { lessonId: lesson.lessonId, ready: failures.length === 0, checkedAt: this.deps.formatTs(now), failures: failures.slice(0, 32) };
     this.lastReadiness = readiness;
     this.deps.events.emit({

@@ -108,7 +108,7 @@ describe('lesson lifecycle', () => {
     expect(readiness).toHaveLength(1);
     expect(readiness[0]).toMatchObject({ lessonId: `${DEVICE}:mon-1-math:2026-09-07`, severity: 'warning' });
     const failures = (readiness[0]!.details as { failures: string[] }).failures.join('\n');
-    expect(failures).toMatch(/media pipelines: not available/);
+    expect(failures).toMatch(/media: no media settings/);
     expect(failures).toMatch(/clock: not synchronised/);
     expect(r.loop.readiness()).toMatchObject({ ready: false, lessonId: `${DEVICE}:mon-1-math:2026-09-07` });
     await run(r, at('07:58:30'));

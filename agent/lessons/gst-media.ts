@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { EventPublisher } from '../events.js';
+import type { MediaConfig } from '../../pipelines/config.js';
+import type { SegmentEvent } from '../../pipelines/runtime.js';
+import { LessonMediaProcess } from '../../pipelines/process.js';
+import type { LessonMedia, MediaLessonInfo, MediaSession, RecordingSummary } from './media.js';
+
+/**
+ * The lesson loop's media port on the GStreamer pipelines: each lesson's pipelines run in a
+ * child process (the binding never frees a pipeline, and a GStreamer crash must not take the
+ * daemon with it); a child that dies mid-lesson is started again, the recording continuing with
+ * the next segment. Stream failures and recoveries become contract events, stream uptime is
+ * sampled once a second, and the recording is summed up from the segment journal at the end.
+ */
+export class GstLessonMedia implements LessonMedia {
+  constructor(
+    private readonly deps: { config: MediaConfig; deviceId: string; log: Logger; events: EventPublisher; runDir: string },
+  ) {}
+
+  async start(info: MediaLessonInfo): Promise<MediaSession> {
+    const { config, deviceId, log, events, runDir } = this.deps;
+    const make = (): LessonMediaProcess =>
+      new LessonMediaProcess({
+        config,
+        role: info.role,
+        deviceId,
+        lessonId: info.lessonId,
+        runDir,
+        ...(info.peerRoomIds[0] !== undefined && { peerRoomId: info.peerRoomIds[0] }),
+        log: log.child({ lessonId: info.lessonId }),
+      });
+    let pipelines = make();
+    let ending = false;
+    const watch = (p: LessonMediaProcess): void => {
+      p.on('exit', (e) => {
+        if (e.expected || ending) return;
+        log.error({ lessonId: info.lessonId, code: e.code, signal: e.signal }, 'lesson media process died; starting it again');
+        setTimeout(() => {
+          if (ending) return;
+          const next = make();
+          wire(next);
+          pipelines = next;
+          next.start().catch((err: unknown) => log.error({ err, lessonId: info.lessonId }, 'lesson media process did not restart'));
+        }, 2000);
+      });
+    };
+    const wire = (p: LessonMediaProcess): void => {
+      watch(p);
+      p.on('segment', (s) => {
+        if (s.kind === 'closed') closed.push(s);
+      });
+      p.on('stream.failed', (e) =>
+        events.emit({
+          type: 'stream.failed',
+          severity: 'warning',
+          lessonId: info.lessonId,
+          message: `${e.direction === 'uplink' ? 'stream to the media server' : 'remote lesson'} lost (${e.reason}); recording continues locally`,
+          details: { direction: e.direction, reason: e.reason },
+        }),
+      );
+      p.on('stream.recovered', (e) =>
+        events.emit({
+          type: 'stream.recovered',
+          severity: 'info',
+          lessonId: info.lessonId,
+          message: `${e.direction === 'uplink' ? 'stream to the media server' : 'remote lesson'} back after ${Math.round(e.downMs / 1000)} s`,
+          details: { direction: e.direction, downSec: Math.round(e.downMs / 1000) },
+        }),
+      );
+    };
+    const closed: SegmentEvent[] = [];
+    wire(pipelines);
+    let upMs = 0;
+    let last = Date.now();
+    const sampler = setInterval(() => {
+      const now = Date.now();
+      if (pipelines.streamNow()?.state === 'live') upMs += Math.min(now - last, 5000);
+      last = now;
+    }, 1000);
+    try {
+      await pipelines.start();
+    } catch (e) {
+      ending = true;
+      clearInterval(sampler);
+      await pipelines.stop().catch(() => undefined);
+      throw e;
+    }
+    return {
+      stream: () => pipelines.streamNow(),
+      streamUpMs: () => upMs,
+      stop: async () => {
+        ending = true;
+        clearInterval(sampler);
+        const result = await pipelines.stop();
+        for (const s of result.segments) if (s.kind === 'closed' && !closed.some((c) => c.location === s.location)) closed.push(s);
+        return summarise(closed);
+      },
+    };
+  }
+}
+
+async function summarise(segments: SegmentEvent[]): Promise<RecordingSummary> {
+  let bytes = 0;
+  let durationNs = 0;
+  const sha256: string[] = [];
+  for (const s of [...segments].sort((a, b) => a.index - b.index)) {
+    const size = await stat(s.location).then((st) => st.size, () => undefined);
+    if (size === undefined) continue;
+    bytes += size;
+    durationNs += s.durationNs ?? 0;
+    sha256.push(await fileSha256(s.location));
+  }
+  return { segments: sha256.length, bytes, durationSec: Math.round(durationNs / 1e9), sha256 };
+}
+
+function fileSha256(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
