@@ -2,11 +2,12 @@
  * Adaptive bitrate for the uplink: reads successive SRT statistics and decides the encoder's
  * target bitrate between a floor and a ceiling.
  *
- * - Congestion (loss or sender drops above `lossHighPct`, or RTT risen `rttRiseMs` above the
+ * - Congestion (loss or sender drops above `lossHighPct` (5 %), or RTT risen `rttRiseMs` above the
  *   lowest RTT seen on this connection): decrease at once, multiplicatively, and no increase for
  *   `holdAfterDecreaseMs`. A 5G cell that degrades needs the bitrate down within a second or two,
  *   before SRT's latency window runs out and packets are dropped.
- * - Clean (loss below `lossLowPct` and RTT near its floor) for `cleanIntervalsToIncrease` samples
+ * - Clean (loss below `lossLowPct` (3 %: a lossy radio that SRT repairs counts as clean) and RTT
+ *   near its floor) for `cleanIntervalsToIncrease` samples
  *   in a row: increase by a small step. Slow increases keep the bitrate from oscillating around
  *   the link's capacity.
  * - In between: hold (and the clean count starts over).
@@ -30,6 +31,8 @@ export interface AbrOptions {
   lossLowPct?: number;
   rttRiseMs?: number;
   bandwidthHeadroom?: number;
+  /** Loss is measured over the latest intervals that hold at least this many packets. */
+  lossWindowPackets?: number;
 }
 
 export type LinkCondition = 'congested' | 'clean' | 'neutral' | 'unknown';
@@ -52,6 +55,8 @@ export class AbrController {
   private minRtt: number | undefined;
   private clean = 0;
   private holdUntil = 0;
+  /** Recent intervals' packets sent and lost: loss is judged over enough packets to mean something. */
+  private recent: { sent: number; lost: number }[] = [];
 
   constructor(private readonly opts: AbrOptions) {
     this.current = opts.startKbps;
@@ -69,6 +74,7 @@ export class AbrController {
     this.minRtt = undefined;
     this.clean = 0;
     this.holdUntil = 0;
+    this.recent = [];
   }
 
   private clamp(kbps: number): number {
@@ -80,12 +86,15 @@ export class AbrController {
       decreaseFactor: 0.75,
       increaseFraction: 0.05,
       minStepKbps: 50,
-      cleanIntervalsToIncrease: 5,
+      cleanIntervalsToIncrease: 3,
       holdAfterDecreaseMs: 10_000,
-      lossHighPct: 2,
-      lossLowPct: 0.5,
+      // A 5G link loses 1-3 % of packets at random in bad weather and SRT recovers them: that
+      // alone is not congestion (a filling queue shows as RTT rise) and must not stop increases.
+      lossHighPct: 5,
+      lossLowPct: 3,
       rttRiseMs: 150,
       bandwidthHeadroom: 0.8,
+      lossWindowPackets: 300,
       ...this.opts,
     };
     const prev = this.last;
@@ -110,7 +119,20 @@ export class AbrController {
     const dLost = Math.max(0, stats.packetsLost - prev.packetsLost) + Math.max(0, stats.packetsDropped - prev.packetsDropped);
     const dt = Math.max(1, nowMs - prevAt);
     const sendKbps = ((stats.bytesSent - prev.bytesSent) * 8) / dt;
-    const lossPct = dSent > 0 ? (100 * dLost) / dSent : dLost > 0 ? 100 : 0;
+    // At a few hundred kbit/s an interval carries a few dozen packets, where one random loss is
+    // already 2-3 %: judge loss over the most recent intervals holding `lossWindowPackets`.
+    this.recent.unshift({ sent: dSent, lost: dLost });
+    let wSent = 0;
+    let wLost = 0;
+    let used = 0;
+    for (const r of this.recent) {
+      wSent += r.sent;
+      wLost += r.lost;
+      used++;
+      if (wSent >= o.lossWindowPackets) break;
+    }
+    this.recent.length = Math.min(this.recent.length, Math.max(used, 1));
+    const lossPct = wSent > 0 ? (100 * wLost) / wSent : wLost > 0 ? 100 : 0;
     const rtt = stats.rttMs;
     const rttRise = rtt !== undefined && this.minRtt !== undefined ? rtt - this.minRtt : 0;
     const measured = { lossPct, rttMs: rtt, sendKbps };
@@ -124,6 +146,7 @@ export class AbrController {
 
     if (lossPct >= o.lossHighPct || rttRise >= o.rttRiseMs) {
       this.clean = 0;
+      this.recent = [];
       this.holdUntil = nowMs + o.holdAfterDecreaseMs;
       const target = this.clamp(Math.min(this.current * o.decreaseFactor, cap));
       const reason = lossPct >= o.lossHighPct ? `loss ${lossPct.toFixed(1)}%` : `rtt +${Math.round(rttRise)} ms`;

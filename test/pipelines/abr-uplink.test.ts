@@ -1,10 +1,11 @@
 // The lecture stream through the uplink emulator: adaptive bitrate against a capped, lossy 5G
 // link (issue #4's proof, in the part that owns the stream).
 //
-// KNOWN FAILURE, skipped until fixed (issue #4): its first run showed the controller going to
-// the floor under the 1 Mbit/s cap (targets 1500, 1125, 844, 633, 475, 356, 300) and never
-// climbing back once the cap was lifted: weak-5g's 1 % random loss is above AbrController's
-// lossLowPct (0.5 %), so the link never counts as clean. Set LECTERN_ABR_TEST=1 to run it.
+// It found that the controller never climbed back on a lossy link: 1 % random loss was above its
+// clean threshold (0.5 %), and loss judged per 500 ms interval of a few dozen packets read one
+// lost packet as 2-3 %. Both are fixed; it STILL FAILS in some runs (issue #4): SRT's bandwidth
+// estimate, low while little is sent, keeps capping the target near the floor. Run it with
+// LECTERN_ABR_TEST=1 (2-3 minutes of a 640x360 encode).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,16 +80,17 @@ describe.skipIf(!haveGst('srtsink', 'srtsrc', 'x264enc', 'shmsink') || !process.
     link.setImpairment('up', { rateBps: 0 });
     const t1 = Date.now();
     let climbed = false;
-    while (Date.now() - t1 < 60_000) {
+    while (Date.now() - t1 < 100_000) {
       if ((targets().at(-1)?.kbps ?? 0) >= 1500) {
         climbed = true;
         break;
       }
-      await sleep(500);
+      if (process.env.LECTERN_ABR_DEBUG) console.log(JSON.stringify((await child.stats()).stream));
+      await sleep(2000);
     }
     expect(climbed, `bitrate targets: ${targets().map((t) => t.kbps).join(', ')}`).toBe(true);
     // No reconnect storm: at most one outage reported over the whole run.
     expect(child.eventsNamed('stream.failed').length).toBeLessThanOrEqual(1);
     expect(link.stats().up.forwardedBytes).toBeGreaterThan(1_000_000);
-  }, 150_000);
+  }, 200_000);
 });
