@@ -1,41 +1,33 @@
-import type { Logger } from './log.js';
-
 /**
- * A typed event bus between drivers and features. Each listener is wrapped: one that throws or
- * rejects is logged and the others still run. Listeners are registered with an owner so a
- * feature removes all of its own on stop.
+ * A typed event emitter for parts that tell others what happened (lesson pipelines, media
+ * workers). Each listener is wrapped: one that throws, or returns a promise that rejects, is
+ * reported through `onError` and the others still run.
  */
-export type Listener<T> = (payload: T) => void | Promise<void>;
+export type Listener<T> = (payload: T) => unknown;
 
-export class EventBus<Events extends { [K in keyof Events]: unknown }> {
-  private readonly listeners = new Map<keyof Events, { owner: object; fn: Listener<never> }[]>();
+export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
+  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly onError: (err: unknown, event: keyof Events) => void) {}
 
-  on<K extends keyof Events>(event: K, owner: object, fn: Listener<Events[K]>): void {
-    const list = this.listeners.get(event) ?? [];
-    list.push({ owner, fn: fn });
-    this.listeners.set(event, list);
-  }
-
-  removeOwner(owner: object): void {
-    for (const [event, list] of this.listeners) {
-      this.listeners.set(
-        event,
-        list.filter((l) => l.owner !== owner),
-      );
+  /** Adds a listener; the returned function removes it. */
+  on<K extends keyof Events>(event: K, fn: Listener<Events[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
     }
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    for (const { fn } of this.listeners.get(event) ?? []) {
+    for (const fn of this.listeners.get(event) ?? []) {
       try {
         const result = (fn as Listener<Events[K]>)(payload);
-        if (result instanceof Promise) {
-          result.catch((e: unknown) => this.log.error({ err: e, event: String(event) }, 'event listener failed'));
-        }
+        if (result instanceof Promise) result.catch((e: unknown) => this.onError(e, event));
       } catch (e) {
-        this.log.error({ err: e, event: String(event) }, 'event listener failed');
+        this.onError(e, event);
       }
     }
   }

@@ -4,6 +4,7 @@
  * plus `exit` when the worker ends without being asked (a crash: the agent can start a new one
  * for the same lesson; recording continues with the next segment number).
  */
+import { TypedEmitter, type Listener } from '../agent/bus.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -29,7 +30,6 @@ export interface ProcessEvents extends LessonPipelineEvents {
   exit: { code: number | null; signal: NodeJS.Signals | null; expected: boolean };
 }
 
-type Listener<T> = (payload: T) => void;
 
 export class MediaWorkerError extends LecternError {
   constructor(message: string) {
@@ -43,28 +43,16 @@ export class LessonMediaProcess {
   private stopping = false;
   private stopped: Promise<LessonStopResult> | undefined;
   private resolveStopped: ((r: LessonStopResult) => void) | undefined;
-  private readonly listeners = new Map<keyof ProcessEvents, Set<Listener<never>>>();
+  private readonly emitter = new TypedEmitter<ProcessEvents>((err, event) => this.opts.log.error({ err, event }, 'media worker listener failed'));
 
   constructor(private readonly opts: LessonMediaProcessOptions) {}
 
   on<K extends keyof ProcessEvents>(event: K, fn: Listener<ProcessEvents[K]>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(fn);
-    return () => set.delete(fn);
+    return this.emitter.on(event, fn);
   }
 
   private emit<K extends keyof ProcessEvents>(event: K, payload: ProcessEvents[K]): void {
-    for (const fn of this.listeners.get(event) ?? []) {
-      try {
-        (fn as Listener<ProcessEvents[K]>)(payload);
-      } catch (e) {
-        this.opts.log.error({ err: e, event }, 'media worker listener failed');
-      }
-    }
+    this.emitter.emit(event, payload);
   }
 
   /** The worker's process id (after start). */

@@ -20,6 +20,7 @@
  * needs UV_THREADPOOL_SIZE of at least the number of pipelines plus a few (16 is ample): set it
  * in the environment before Node starts. `start()` logs a warning when it is smaller.
  */
+import { TypedEmitter, type Listener } from '../agent/bus.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -132,7 +133,6 @@ export interface LessonStopResult {
   segments: SegmentEvent[];
 }
 
-type Listener<T> = (payload: T) => void;
 
 type StreamState = StreamNow['state'];
 
@@ -190,7 +190,7 @@ function numberProp(v: unknown): number | undefined {
 }
 
 export class LessonPipelines {
-  private readonly listeners = new Map<keyof LessonPipelineEvents, Set<Listener<never>>>();
+  private readonly emitter = new TypedEmitter<LessonPipelineEvents>((err, event) => this.opts.log.error({ err, event }, 'lesson pipeline listener failed'));
   private plan: LessonPlan | undefined;
   private readonly pipes = new Map<PipelineId, ManagedPipeline>();
   private readonly supervisors = new Map<PipelineId, Supervisor>();
@@ -220,23 +220,11 @@ export class LessonPipelines {
   constructor(private readonly opts: LessonPipelinesOptions) {}
 
   on<K extends keyof LessonPipelineEvents>(event: K, fn: Listener<LessonPipelineEvents[K]>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(fn);
-    return () => set.delete(fn);
+    return this.emitter.on(event, fn);
   }
 
   private emit<K extends keyof LessonPipelineEvents>(event: K, payload: LessonPipelineEvents[K]): void {
-    for (const fn of this.listeners.get(event) ?? []) {
-      try {
-        (fn as Listener<LessonPipelineEvents[K]>)(payload);
-      } catch (e) {
-        this.opts.log.error({ err: e, event }, 'lesson pipeline listener failed');
-      }
-    }
+    this.emitter.emit(event, payload);
   }
 
   private now(): number {
