@@ -1,5 +1,6 @@
 // Media test helpers: SRT receivers and relays, nginx with the RTMP module, gst-discoverer, an
 // MPEG-TS timestamp reader, and a child process that runs one lesson's pipelines.
+import { freePort } from '../../agent/broker.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -35,14 +36,8 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-export async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+/** A free TCP port on loopback (the broker harness's helper). */
+export const freeTcpPort = freePort;
 
 async function stopProcess(p: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
