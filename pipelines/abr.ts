@@ -11,7 +11,10 @@
  *   in a row: increase by a small step. Slow increases keep the bitrate from oscillating around
  *   the link's capacity.
  * - In between: hold (and the clean count starts over).
- * - SRT's bandwidth estimate, when plausible, caps the target at `bandwidthHeadroom` of it.
+ * - SRT's bandwidth estimate is not used: it is measured from packet pairs of what is being
+ *   sent, so at a low bitrate it reads low and would hold the target down (found through the
+ *   uplink emulator: the bitrate stuck near the floor after a cap was lifted). A real capacity
+ *   limit shows as RTT rise (the bottleneck queue filling) and then loss, which the rules above see.
  *
  * Pure: no timers, no GStreamer; the runtime feeds it and applies the result.
  */
@@ -30,7 +33,6 @@ export interface AbrOptions {
   lossHighPct?: number;
   lossLowPct?: number;
   rttRiseMs?: number;
-  bandwidthHeadroom?: number;
   /** Loss is measured over the latest intervals that hold at least this many packets. */
   lossWindowPackets?: number;
 }
@@ -93,7 +95,6 @@ export class AbrController {
       lossHighPct: 5,
       lossLowPct: 3,
       rttRiseMs: 150,
-      bandwidthHeadroom: 0.8,
       lossWindowPackets: 300,
       ...this.opts,
     };
@@ -137,18 +138,13 @@ export class AbrController {
     const rttRise = rtt !== undefined && this.minRtt !== undefined ? rtt - this.minRtt : 0;
     const measured = { lossPct, rttMs: rtt, sendKbps };
 
-    let cap = o.ceilingKbps;
-    const bw = stats.bandwidthMbps;
-    // SRT's estimate is noisy and on a fast link absurdly high; it only ever lowers the cap.
-    if (bw !== undefined && bw > 0 && bw * 1000 * o.bandwidthHeadroom < o.ceilingKbps) cap = Math.max(o.floorKbps, bw * 1000 * o.bandwidthHeadroom);
-
     if (dSent === 0 && dLost === 0) return unchanged('unknown', 'no packets in the interval', measured);
 
     if (lossPct >= o.lossHighPct || rttRise >= o.rttRiseMs) {
       this.clean = 0;
       this.recent = [];
       this.holdUntil = nowMs + o.holdAfterDecreaseMs;
-      const target = this.clamp(Math.min(this.current * o.decreaseFactor, cap));
+      const target = this.clamp(this.current * o.decreaseFactor);
       const reason = lossPct >= o.lossHighPct ? `loss ${lossPct.toFixed(1)}%` : `rtt +${Math.round(rttRise)} ms`;
       if (target < this.current) {
         this.current = target;
@@ -157,18 +153,12 @@ export class AbrController {
       return unchanged('congested', `${reason}, at the floor`, measured);
     }
 
-    if (this.current > cap) {
-      this.clean = 0;
-      this.current = this.clamp(cap);
-      return { bitrateKbps: this.current, changed: true, condition: 'neutral', reason: `bandwidth estimate ${bw?.toFixed(2)} Mbit/s`, ...measured };
-    }
-
     if (lossPct < o.lossLowPct && rttRise < o.rttRiseMs / 2) {
       this.clean++;
-      if (nowMs >= this.holdUntil && this.clean >= o.cleanIntervalsToIncrease && this.current < Math.min(cap, o.ceilingKbps)) {
+      if (nowMs >= this.holdUntil && this.clean >= o.cleanIntervalsToIncrease && this.current < o.ceilingKbps) {
         this.clean = 0;
         const step = Math.max(o.minStepKbps, this.current * o.increaseFraction);
-        const target = this.clamp(Math.min(this.current + step, cap));
+        const target = this.clamp(this.current + step);
         if (target > this.current) {
           this.current = target;
           return { bitrateKbps: target, changed: true, condition: 'clean', reason: 'clean link', ...measured };

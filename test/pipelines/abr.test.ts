@@ -79,11 +79,12 @@ describe('adaptive bitrate', () => {
     expect(abr.bitrateKbps).toBe(2000);
   });
 
-  it("SRT's bandwidth estimate caps the target when it is low", () => {
-    const abr = new AbrController(opts);
-    const d = run(abr, [{ bandwidthMbps: 1.5 }, ...clean(20).map(() => ({ bandwidthMbps: 1.5 }))]);
-    expect(d[1]).toMatchObject({ changed: true, bitrateKbps: 1200 });
-    expect(Math.max(...d.slice(1).map((x) => x.bitrateKbps))).toBe(1200);
+  it("a low SRT bandwidth estimate does not hold the bitrate down on a clean link", () => {
+    // SRT estimates bandwidth from what is being sent: at a low bitrate it reads low. The target
+    // still climbs on a clean link (a real limit shows as RTT rise and loss).
+    const abr = new AbrController({ ...opts, startKbps: 400 });
+    const d = run(abr, clean(40).map(() => ({ bandwidthMbps: 0.5 })));
+    expect(Math.max(...d.map((x) => x.bitrateKbps))).toBeGreaterThan(1000);
   });
 
   it('not connected, the first sample and a new connection decide nothing', () => {
