@@ -40,6 +40,8 @@ export const NAMES = {
   dsp: 'dsp',
   cameraNote: 'camnote',
   videoEncoder: 'venc',
+  /** The recording's own encoder, when the adaptive stream has one of its own (`recording.fullQuality`). */
+  recordingEncoder: 'recenc',
   audioEncoder: 'aenc',
   recorder: 'rec',
   uplinkShmSink: 'ushm',
@@ -236,41 +238,65 @@ function audioSourceChains(c: MediaConfig, instance: string, echoCancel: boolean
   ];
 }
 
+/**
+ * Whether the recording gets its own encoder: with an adaptive uplink, one shared encoder would
+ * record at whatever bitrate the 5G link allows at the moment; a second encoder at the ceiling
+ * keeps the recording at full quality (the cost is a second encode).
+ */
+export function separateRecordingEncoder(c: MediaConfig, recording: boolean, uplink: boolean): boolean {
+  return recording && uplink && c.uplink.adaptive && c.recording.fullQuality;
+}
+
 function mainChains(c: MediaConfig, o: PlanOptions, recording: RecordingPlan | undefined, uplink: boolean): Chain[] {
   const out = c.output;
   const bitrateKbps = o.startBitrateKbps ?? c.uplink.bitrate.startKbps;
   const opus = c.audioEncoder.codec === 'opus';
-  const chains: Chain[] = [
-    [
-      // After `timeout` without frames intervideosrc sends black; the runtime then shows the note.
-      el('intervideosrc', { channel: quoted(interVideoChannel(o.instance), 'instance'), timeout: 1_000_000_000 }, 'vin'),
-      rawVideoCaps(c),
-      el(
-        'textoverlay',
-        { text: quoted('camera offline', 'overlay'), silent: true, 'font-desc': quoted('Sans 28', 'overlay'), valignment: token('center'), halignment: token('center') },
-        NAMES.cameraNote,
-      ),
-      el('queue', { 'max-size-buffers': 3, 'max-size-bytes': 0, 'max-size-time': 0 }, 'vq'),
-      h264EncoderElement(o.encoder, { bitrateKbps, fps: out.fps, keyframeSec: c.encoder.keyframeSec, x264Preset: c.encoder.x264Preset }, NAMES.videoEncoder),
-      caps('video/x-h264', { profile: token(c.encoder.profile) }),
-      // SPS/PPS before every keyframe: each segment and a late-joining receiver can decode at once.
-      el('h264parse', { 'config-interval': -1 }, 'vparse'),
-      // allow-not-linked: a lesson without recording and uplink still runs (level monitoring).
-      el('tee', { 'allow-not-linked': true }, 'vtee'),
-    ],
-    [
-      el('interaudiosrc', { channel: quoted(interAudioChannel(o.instance), 'instance') }, 'ain'),
-      rawAudioCaps(c.audio.channels),
-      el('audioconvert', {}, 'aconv'),
-      audioEncoderElement(c.audioEncoder.codec, o.aacEncoder ?? 'avenc_aac', c.audioEncoder.bitrateKbps, NAMES.audioEncoder),
-      el(opus ? 'opusparse' : 'aacparse', {}, 'aparse'),
-      el('tee', { 'allow-not-linked': true }, 'atee'),
-    ],
+  const twoEncoders = separateRecordingEncoder(c, recording !== undefined, uplink);
+  const encoderSettings = { fps: out.fps, keyframeSec: c.encoder.keyframeSec, x264Preset: c.encoder.x264Preset };
+  // Encoder → H.264 caps → parser; SPS/PPS before every keyframe, so that each segment and a
+  // late-joining receiver can decode at once.
+  const encode = (kbps: number, encName: string, parseName: string): Chain => [
+    h264EncoderElement(o.encoder, { ...encoderSettings, bitrateKbps: kbps }, encName),
+    caps('video/x-h264', { profile: token(c.encoder.profile) }),
+    el('h264parse', { 'config-interval': -1 }, parseName),
   ];
+  const raw: Chain = [
+    // After `timeout` without frames intervideosrc sends black; the runtime then shows the note.
+    el('intervideosrc', { channel: quoted(interVideoChannel(o.instance), 'instance'), timeout: 1_000_000_000 }, 'vin'),
+    rawVideoCaps(c),
+    el(
+      'textoverlay',
+      { text: quoted('camera offline', 'overlay'), silent: true, 'font-desc': quoted('Sans 28', 'overlay'), valignment: token('center'), halignment: token('center') },
+      NAMES.cameraNote,
+    ),
+  ];
+  const videoQueue = (name: string): ElementNode => el('queue', { 'max-size-buffers': 3, 'max-size-bytes': 0, 'max-size-time': 0 }, name);
+  const chains: Chain[] = twoEncoders
+    ? [
+        [...raw, el('tee', {}, 'rawtee')],
+        // allow-not-linked: the uplink branch may be absent (the runtime links it by name).
+        [ref('rawtee'), videoQueue('vq'), ...encode(bitrateKbps, NAMES.videoEncoder, 'vparse'), el('tee', { 'allow-not-linked': true }, 'vtee')],
+      ]
+    : [
+        // allow-not-linked: a lesson without recording and uplink still runs (level monitoring).
+        [...raw, videoQueue('vq'), ...encode(bitrateKbps, NAMES.videoEncoder, 'vparse'), el('tee', { 'allow-not-linked': true }, 'vtee')],
+      ];
+  chains.push([
+    el('interaudiosrc', { channel: quoted(interAudioChannel(o.instance), 'instance') }, 'ain'),
+    rawAudioCaps(c.audio.channels),
+    el('audioconvert', {}, 'aconv'),
+    audioEncoderElement(c.audioEncoder.codec, o.aacEncoder ?? 'avenc_aac', c.audioEncoder.bitrateKbps, NAMES.audioEncoder),
+    el(opus ? 'opusparse' : 'aacparse', {}, 'aparse'),
+    el('tee', { 'allow-not-linked': true }, 'atee'),
+  ]);
   if (recording) {
     // Generous queues: a slow disk may stall for seconds without blocking the encoder.
     const q = (name: string): ElementNode => el('queue', { 'max-size-buffers': 0, 'max-size-bytes': 0, 'max-size-time': 5_000_000_000 }, name);
-    chains.push([ref('vtee'), q('rvq'), ref(NAMES.recorder, 'video')]);
+    if (twoEncoders) {
+      chains.push([ref('rawtee'), videoQueue('rvq0'), ...encode(c.uplink.bitrate.ceilingKbps, NAMES.recordingEncoder, 'rvparse'), q('rvq'), ref(NAMES.recorder, 'video')]);
+    } else {
+      chains.push([ref('vtee'), q('rvq'), ref(NAMES.recorder, 'video')]);
+    }
     chains.push([ref('atee'), q('raq'), ref(NAMES.recorder, 'audio_%u')]);
     chains.push([
       el(
@@ -453,7 +479,15 @@ export function buildLessonPlan(c: MediaConfig, o: PlanOptions): LessonPlan {
   if (playback) pipelines.push(spec('playback', "plays the peer room's stream", playbackChains(c, o, playback, echoCancel)));
   pipelines.push(spec('audio-source', echoCancel ? 'microphone → echo cancel → level → main' : 'microphone → level → main', audioSourceChains(c, o.instance, echoCancel)));
   pipelines.push(spec('video-source', `${c.video.type} camera → raw video → main`, videoSourceChains(c, o.instance)));
-  pipelines.push(spec('main', 'encodes once; records segments and feeds the uplink', mainChains(c, o, recording, uplink !== undefined)));
+  pipelines.push(
+    spec(
+      'main',
+      separateRecordingEncoder(c, recording !== undefined, uplink !== undefined)
+        ? 'encodes the recording at full quality and the stream at the adaptive bitrate'
+        : 'encodes once; records segments and feeds the uplink',
+      mainChains(c, o, recording, uplink !== undefined),
+    ),
+  );
   if (uplink) pipelines.push(spec('uplink', `sends the stream by ${uplink.protocol.toUpperCase()}`, uplinkChains(c, o, uplink)));
 
   // Names are unique across the whole plan, so the descriptions can also run together in one

@@ -112,6 +112,11 @@ export interface RecordingConfig {
   enabled: boolean;
   dir: string;
   segmentSec: number;
+  /**
+   * With an adaptive uplink, encode the recording separately at the ceiling bitrate, so that a
+   * weak 5G link lowers the stream and never the recording (a second encode; default true).
+   */
+  fullQuality: boolean;
 }
 
 export interface ListenConfig {
@@ -274,6 +279,7 @@ export const mediaConfigSchema: SchemaObject = {
         enabled: { type: 'boolean', default: true },
         dir: { type: 'string', minLength: 1, maxLength: 1024, default: DEFAULT_RECORDING_DIR },
         segmentSec: int(2, 3600, 60),
+        fullQuality: { type: 'boolean', default: true },
       },
       default: {},
     },
@@ -410,7 +416,7 @@ export function simulatedMediaConfig(dataDir = '/tmp/lectern-sim'): MediaConfig 
       latencyMs: 200,
       bitrate: { floorKbps: 300, startKbps: 1000, ceilingKbps: 1500 },
     },
-    recording: { dir: join(dataDir, 'recordings'), segmentSec: 60 },
+    recording: { dir: join(dataDir, 'recordings'), segmentSec: 60, fullQuality: true },
     listen: {
       protocol: 'srt',
       urlTemplate: 'srt://127.0.0.1:10080?streamid=#!::r=live/{peerRoomId},m=request',

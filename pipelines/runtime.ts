@@ -11,8 +11,10 @@
  * - main (encode + record + hand-off): restarted with backoff after an error (a full disk); a
  *   hardware encoder that fails at start is replaced by the next usable one (x264enc last).
  * - uplink: restarted with backoff while the recording continues untouched; `stream.failed` at
- *   the start of an outage, `stream.recovered` when data is acknowledged again. While it is down
- *   the encoder goes back to the ceiling bitrate, so the recording keeps full quality.
+ *   the start of an outage, `stream.recovered` when data is acknowledged again. The recording
+ *   keeps full quality whatever the link does: with `recording.fullQuality` it has its own
+ *   encoder at the ceiling bitrate; otherwise, while the uplink is down, the shared encoder goes
+ *   back to the ceiling.
  * - playback (listening room): restarted with backoff; no decoded frame for `listen.stallSec`
  *   counts as a failure.
  *
@@ -30,7 +32,7 @@ import type { StreamNow } from '../agent/contract/types.js';
 import { clampDetail, type DeviceHealth } from '../agent/devices.js';
 import { errorMessage } from '../agent/errors.js';
 import { AbrController } from './abr.js';
-import { NAMES, buildLessonPlan, segmentIndex, type LessonPlan, type PipelineId, type PipelineSpec, type Role } from './builder.js';
+import { NAMES, buildLessonPlan, segmentIndex, separateRecordingEncoder, type LessonPlan, type PipelineId, type PipelineSpec, type Role } from './builder.js';
 import type { AacEncoderName, H264EncoderName, MediaConfig } from './config.js';
 import { probeAacEncoder, probeH264Encoders, type EncoderProbeResult } from './encoders.js';
 import { ManagedPipeline, PipelineError, loadGstBinding, nanos, threadPoolSize, type BusMessage, type GstBinding } from './gst.js';
@@ -584,8 +586,9 @@ export class LessonPipelines {
     // The encoder reported the error, or the description could not even be built because the
     // encoder's element is gone (a plugin that found no device this time).
     const fromEncoder =
-      (err instanceof PipelineError && err.element === NAMES.videoEncoder) ||
+      (err instanceof PipelineError && (err.element === NAMES.videoEncoder || err.element === NAMES.recordingEncoder)) ||
       reason.startsWith(`${NAMES.videoEncoder}:`) ||
+      reason.startsWith(`${NAMES.recordingEncoder}:`) ||
       (this.encoder !== undefined && reason.includes(`no element "${this.encoder}"`));
     const early = err !== undefined || this.now() - this.mainStartedAt < 10_000;
     if (!fromEncoder || !early || !this.encoders || !this.encoder) return false;
@@ -638,8 +641,9 @@ export class LessonPipelines {
     u.state = now - u.downSince >= this.opts.config.uplink.failedAfterSec * 1000 ? 'failed' : 'reconnecting';
     if (stopped) u.startedAt = undefined;
     this.setDevice('uplink', 'fault', reason);
-    // Nobody watches the stream now: give the recording the full bitrate until the link returns.
-    if (this.opts.config.uplink.adaptive) this.setEncoderBitrate(this.opts.config.uplink.bitrate.ceilingKbps, 'uplink down: full quality for the recording');
+    // Nobody watches the stream now: when the recording shares the stream's encoder, give it the
+    // full bitrate until the link returns.
+    if (this.opts.config.uplink.adaptive && !this.recordingHasOwnEncoder()) this.setEncoderBitrate(this.opts.config.uplink.bitrate.ceilingKbps, 'uplink down: full quality for the recording');
   }
 
   private uplinkLive(): void {
@@ -660,6 +664,10 @@ export class LessonPipelines {
       this.opts.log.info({ downMs }, 'uplink recovered');
       this.emit('stream.recovered', { direction: 'uplink', downMs, at: iso(now) });
     }
+  }
+
+  private recordingHasOwnEncoder(): boolean {
+    return this.plan !== undefined && separateRecordingEncoder(this.opts.config, this.plan.recording !== undefined, this.plan.uplink !== undefined);
   }
 
   private setEncoderBitrate(kbps: number, reason: string): void {

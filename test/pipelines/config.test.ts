@@ -20,7 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe('media settings', () => {
   it('defaults are complete and valid', () => {
     const c = defaultMediaConfig();
-    expect(c.recording).toEqual({ enabled: true, dir: '/var/lib/lectern/recordings', segmentSec: 60 });
+    expect(c.recording).toEqual({ enabled: true, dir: '/var/lib/lectern/recordings', segmentSec: 60, fullQuality: true });
     expect(c.uplink).toMatchObject({ protocol: 'srt', urlTemplate: '', latencyMs: 300, bitrate: { floorKbps: 600, startKbps: 2000, ceilingKbps: 3000 } });
     expect(c.encoder.preference).toEqual(['vaapih264enc', 'nvh264enc', 'x264enc']);
     expect(c.output).toEqual({ width: 1280, height: 720, fps: 30 });

@@ -242,3 +242,40 @@ describe('hostile strings through the real GStreamer parser', () => {
     expect(accepted).toBeGreaterThan(2);
   });
 });
+
+describe('the recording keeps full quality under an adaptive uplink', () => {
+  const media = (fullQuality: boolean, adaptive = true): MediaConfig => {
+    const c = resolveMediaConfig({
+      video: { type: 'test' },
+      audio: { type: 'test' },
+      output: { width: 320, height: 240, fps: 15 },
+      uplink: { urlTemplate: 'srt://127.0.0.1:9', adaptive, bitrate: { floorKbps: 300, startKbps: 1200, ceilingKbps: 3000 } },
+      recording: { dir: join(tmp, 'fq'), fullQuality },
+    });
+    return c;
+  };
+  const main = (c: MediaConfig) =>
+    buildLessonPlan(c, { role: 'lecture', deviceId: 'QZ-TEST-0001', lessonId: 'L1', encoder: 'x264enc', instance: 'fq', uplinkSocket: join(tmp, 'fq.sock') }).pipelines.find(
+      (p) => p.id === 'main',
+    )!;
+
+  it('gives the recording its own encoder at the ceiling; the stream encoder starts at startKbps', async () => {
+    const m = main(media(true));
+    expect(m.elements).toEqual(expect.arrayContaining(['venc', 'recenc', 'rawtee']));
+    expect(m.description).toMatch(/x264enc name=recenc [^!]*bitrate=3000 /);
+    expect(m.description).toMatch(/x264enc name=venc [^!]*bitrate=1200 /);
+    // GStreamer's parser builds exactly what the plan says (two encoders, one camera).
+    const names = layout(await parsedElementNames(binding, m.description));
+    expect(names.filter((n) => n === 'venc' || n === 'recenc')).toEqual(['recenc', 'venc']);
+    expect(names).toContain('rawtee');
+  });
+
+  it('shares one encoder when fullQuality is off, or when the uplink is not adaptive', () => {
+    for (const c of [media(false), media(true, false)]) {
+      const m = main(c);
+      expect(m.elements).toContain('venc');
+      expect(m.elements).not.toContain('recenc');
+      expect(m.elements).not.toContain('rawtee');
+    }
+  });
+});
