@@ -411,11 +411,12 @@ export class LessonLoop {
     const cur = this.current;
     if (!cur) return;
     this.count(this.deps.clock.now());
-    if (cur.session) {
-      cur.streamUpBaseMs += cur.session.streamUpMs();
-      this.persist();
-      await cur.session.stop().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'pipelines did not stop cleanly'));
+    const session = cur.session;
+    if (session) {
       cur.session = undefined;
+      cur.streamUpBaseMs += session.streamUpMs();
+      this.persist();
+      await session.stop().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'pipelines did not stop cleanly'));
     }
   }
 
@@ -447,7 +448,8 @@ export class LessonLoop {
   private persist(): void {
     const cur = this.current;
     if (!cur) return;
-    const streamUp = cur.streamUpBaseMs;
+    // The running session's uptime too: a power cut must not lose the stream time so far.
+    const streamUp = cur.streamUpBaseMs + (cur.session?.streamUpMs() ?? 0);
     this.deps.db
       .prepare(
         `INSERT INTO lesson_state (id, lesson, actual_start, interruptions, live_ms, stream_up_ms, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)

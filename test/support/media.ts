@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -73,6 +73,33 @@ export class SrtReceiver {
   async stop(): Promise<void> {
     await stopProcess(this.proc, 'SIGKILL');
     this.proc = undefined;
+  }
+}
+
+/**
+ * An SRT listener that, like a media server, accepts the next caller after one goes away (a
+ * caller killed without closing is noticed after SRT's peer idle timeout, 5 s): appends what it
+ * receives to a file.
+ */
+export class SrtServer {
+  private proc: ChildProcess | undefined;
+  private fd: number | undefined;
+
+  constructor(
+    readonly port: number,
+    readonly file: string,
+  ) {}
+
+  start(): void {
+    this.fd = openSync(this.file, 'a');
+    this.proc = spawn('srt-live-transmit', ['-a:yes', '-q', `srt://127.0.0.1:${this.port}?mode=listener`, 'file://con'], { stdio: ['ignore', this.fd, 'ignore'] });
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.proc);
+    this.proc = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
