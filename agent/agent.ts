@@ -32,6 +32,7 @@ import { GstLessonMedia } from './lessons/gst-media.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
+import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../drivers/mic/index.js';
 
 export interface AgentOptions {
   config: Config;
@@ -47,6 +48,10 @@ export interface AgentOptions {
   media?: LessonMedia;
   /** Camera bus and camera tuning (tests shorten timeouts). */
   cameraOptions?: Omit<CreateCamerasOptions, 'log'>;
+  /** The USB bus the microphone is looked for on (default: the real one; simulated kits give a fake). */
+  usb?: UsbBus;
+  /** Microphone tuning (tests shorten scan intervals and retries). */
+  microphoneOptions?: Partial<Pick<MicrophoneOptions, 'scanMs' | 'lessonCheckMs' | 'open' | 'silence' | 'roots'>>;
 }
 
 /** Everything the running agent is made of; built in `start()`, the one composition root. */
@@ -64,6 +69,7 @@ interface Parts {
   link: PlatformLink;
   watch: DeviceWatch;
   cameras: Map<string, Camera>;
+  microphone: Microphone | undefined;
   lessons: LessonLoop;
   control: ControlServer;
 }
@@ -115,6 +121,20 @@ export class Agent {
     const timetables = new TimetableStore(db);
     const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
     const cameras = new Map(cameraList.map((c) => [c.id, c]));
+    const microphone = config.microphone
+      ? new Microphone({
+          ...this.opts.microphoneOptions,
+          config: config.microphone,
+          usb: this.opts.usb ?? new NodeUsbBus(),
+          log,
+          lesson: () => lessons.lessonNow(),
+          goPreset: async (cameraId, preset) => {
+            const camera = cameras.get(cameraId);
+            if (!camera) throw new Error(`no camera "${cameraId}"`);
+            await camera.presetRecall(preset);
+          },
+        })
+      : undefined;
     const lessons: LessonLoop = new LessonLoop({
       db,
       ledger,
@@ -132,6 +152,8 @@ export class Agent {
               log: log.child({ module: 'media' }),
               events,
               runDir: join(config.dataDir, 'run'),
+              onSilence: (e) => microphone?.reportSilence(e.silent, e.levelDb, e.silent ? e.sinceMs : 0),
+              audioDevice: () => microphone?.capture?.pcm,
             })
           : undefined),
       linkConnected: () => link.connected,
@@ -185,10 +207,11 @@ export class Agent {
       log.child({ module: 'control' }),
     );
     const watch = new DeviceWatch({
-      sources: [...cameraList, ...(this.opts.devices ?? [])],
+      sources: [...cameraList, ...(microphone ? [microphone] : []), ...(this.opts.devices ?? [])],
       events,
       log: log.child({ module: 'devices' }),
       lessonId: () => lessons.lessonNow()?.lessonId ?? null,
+      debounceMs: config.deviceHealth.debounceSec * 1000,
     });
     const health = new HealthCollector({
       bootId: this.bootId,
@@ -258,7 +281,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, lessons, control };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, lessons, control };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -285,6 +308,7 @@ export class Agent {
     await Promise.all(
       cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
     );
+    await microphone?.start().catch((e: unknown) => log.error({ err: e }, `microphone did not start: ${errorMessage(e)}`));
     // Sockets a killed media process left behind; the lesson's media starts afresh.
     rmSync(join(config.dataDir, 'run'), { recursive: true, force: true });
     mkdirSync(join(config.dataDir, 'run'), { recursive: true, mode: 0o700 });
@@ -310,6 +334,7 @@ export class Agent {
     await parts.lessons.shutdown();
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
+    await parts.microphone?.stop().catch(() => undefined);
     parts.outbox.stop();
     parts.db.close();
     this.opts.log.info('agent stopped');

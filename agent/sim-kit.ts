@@ -4,6 +4,8 @@ import { ViscaSimulator } from '../drivers/visca/simulator.js';
 import { simulatedMediaConfig, type MediaConfig } from '../pipelines/config.js';
 import { freePort } from './broker.js';
 import type { CameraConfig } from '../drivers/visca/config.js';
+import { FakeUsbBus, FakeXmosArray } from '../drivers/mic/fake-usb.js';
+import type { MicrophoneConfig } from '../drivers/mic/config.js';
 import type { Logger } from './log.js';
 
 /**
@@ -11,14 +13,21 @@ import type { Logger } from './log.js';
  * would find in a real room, on loopback. Two PTZ cameras (teacher, students) speaking VISCA
  * over IP, each a protocol-faithful simulator that `lectern camera --udp` can drive too; a
  * camera and microphone made of GStreamer test sources (a moving pattern with a clock, a
- * tone); and a stand-in for the platform's media server (an SRT listener that takes the stream).
- * Later parts add the simulated microphone and display devices here.
+ * tone); a stand-in for the platform's media server (an SRT listener that takes the stream); and
+ * a USB array microphone on a simulated USB bus, whose voice comes from a different part of the
+ * room every 20 seconds so voice tracking turns the student camera (`lectern mic info --simulate`
+ * shows such a microphone too). Later parts add the simulated display here.
  */
 export class SimulatedKit {
   private readonly simulators: ViscaSimulator[] = [];
   private mediaServer: ChildProcess | undefined;
   cameras: CameraConfig[] = [];
   media: MediaConfig | undefined;
+  /** The USB bus with the array microphone plugged in. */
+  readonly usb = new FakeUsbBus();
+  readonly mic = new FakeXmosArray({ bus: '001', ports: [1, 2], address: 7, serialNumber: 'SIM0001' });
+  microphone: MicrophoneConfig | undefined;
+  private speakerTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -39,18 +48,53 @@ export class SimulatedKit {
       this.simulators.push(sim);
       this.cameras.push({ id, model: 'simulated VISCA camera', transport: { type: 'visca-ip', host: '127.0.0.1', port } });
     }
+    this.usb.plug(this.mic);
+    this.microphone = simulatedMicrophoneConfig();
+    // Someone speaks from the left rows, then the right rows, then nobody, in turn.
+    const turns = [60, 200, undefined];
+    let turn = 0;
+    this.speakerTimer = setInterval(() => {
+      const angle = turns[turn++ % turns.length];
+      if (angle === undefined) this.mic.quiet();
+      else this.mic.speak(angle);
+    }, 20_000);
+    this.speakerTimer.unref();
   }
 
   describe(): string[] {
     const media = this.media ? [`media: lessons recorded under ${this.media.recording.dir}, streamed to ${this.media.uplink.urlTemplate}`] : [];
-    return [...media, ...this.cameras.map((c) =>
+    const mic = this.microphone ? [`microphone ${this.microphone.id}: simulated ReSpeaker array on USB 1-1.2; voice tracking turns the students camera`] : [];
+    return [...media, ...mic, ...this.cameras.map((c) =>
       c.transport.type === 'visca-ip' ? `camera ${c.id}: lectern camera --udp ${c.transport.host}:${c.transport.port} info` : `camera ${c.id}`,
     )];
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.speakerTimer);
     this.mediaServer?.kill();
     this.mediaServer = undefined;
     await Promise.all(this.simulators.splice(0).map((s) => s.close()));
   }
+}
+
+/** The simulated kit's microphone section: the array, its controls, voice tracking to the student camera. */
+export function simulatedMicrophoneConfig(): MicrophoneConfig {
+  return {
+    id: 'microphone',
+    match: { model: 'respeaker-v2' },
+    controls: { agc: true, stationaryNoiseSuppression: true, nonStationaryNoiseSuppression: true, echoSuppression: true },
+    voiceTracking: {
+      camera: 'students',
+      zones: [
+        { fromDeg: 0, toDeg: 120, preset: 1, name: 'left rows' },
+        { fromDeg: 120, toDeg: 240, preset: 2, name: 'right rows' },
+      ],
+      hysteresisDeg: 10,
+      settleSec: 0.8,
+      holdSec: 4,
+      idlePreset: 0,
+      idleSec: 15,
+      pollMs: 250,
+    },
+  };
 }

@@ -62,11 +62,14 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
   if (opts.simulate) {
     kit = new SimulatedKit(log.child({ module: 'sim-kit' }));
     await kit.start(config.dataDir);
-    config = { ...config, cameras: config.cameras.length ? config.cameras : kit.cameras, media: config.media ?? kit.media };
+    const cameras = config.cameras.length ? config.cameras : kit.cameras;
+    // The simulated microphone's voice tracking turns the kit's students camera, when there is one.
+    const simMic = kit.microphone && { ...kit.microphone, voiceTracking: cameras.some((c) => c.id === kit?.microphone?.voiceTracking?.camera) ? kit.microphone.voiceTracking : undefined };
+    config = { ...config, cameras, media: config.media ?? kit.media, microphone: config.microphone ?? simMic };
     process.stderr.write(kit.describe().map((l) => `lectern: ${l}\n`).join(''));
   }
   const notify = new SdNotify(log.child({ module: 'systemd' }));
-  const agent = new Agent({ config, log, logRing: ring, onAlive: () => notify.alive() });
+  const agent = new Agent({ config, log, logRing: ring, onAlive: () => notify.alive(), ...(kit && { usb: kit.usb }) });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {

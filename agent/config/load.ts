@@ -6,6 +6,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
 import { checkCameraConfigs } from '../../drivers/visca/config.js';
 import { resolveMediaConfig } from '../../pipelines/config.js';
+import { checkMicrophoneConfig } from '../../drivers/mic/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Options given on the command line; each overrides the same setting of the file. */
@@ -76,6 +77,7 @@ export function validateConfigObject(input: unknown, source: string): Config {
       else throw e;
     }
   }
+  if (config.microphone) problems.push(...checkMicrophoneConfig(config.microphone, config.cameras.map((c) => c.id)));
   problems.push(...checkCameraConfigs(config.cameras).map((p) => `/${p.replace(/^cameras\[(\d+)\]\./, 'cameras/$1/')}`));
   if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
   config.dataDir = resolve(config.dataDir);

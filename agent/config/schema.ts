@@ -3,6 +3,7 @@
 import type { SchemaObject } from 'ajv';
 import { camerasConfigSchema, type CameraConfig } from '../../drivers/visca/config.js';
 import type { MediaConfigInput } from '../../pipelines/config.js';
+import { microphoneConfigSchema, type MicrophoneConfig, type MicrophoneConfigInput } from '../../drivers/mic/config.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -44,6 +45,14 @@ export interface LessonsConfig {
   readinessLeadSec: number;
 }
 
+export interface DeviceHealthConfig {
+  /**
+   * A device's change between working and broken is reported (device.fault / device.recovered)
+   * once it has lasted this long: a device that drops and returns within it raises no events.
+   */
+  debounceSec: number;
+}
+
 export interface Config {
   deviceId: string;
   school?: string;
@@ -60,10 +69,15 @@ export interface Config {
   cameras: CameraConfig[];
   /** Lesson media (sources, encoder, uplink, recording, listening room); checked by pipelines/config.ts. */
   media?: MediaConfigInput;
+  /** The USB microphone: which one, its vendor controls, voice tracking (drivers/mic/config.ts). */
+  microphone?: MicrophoneConfig;
+  deviceHealth: DeviceHealthConfig;
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'microphone' | 'deviceHealth'>> & {
+  microphone?: MicrophoneConfigInput;
+  deviceHealth?: Partial<DeviceHealthConfig>;
   media?: MediaConfigInput;
   cameras?: CameraConfig[];
   platform?: Partial<PlatformConfig>;
@@ -77,7 +91,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/lectern/config.json';
 export const configSchema: SchemaObject = {
   type: 'object',
   additionalProperties: false,
-  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons', 'cameras'],
+  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons', 'cameras', 'deviceHealth'],
   properties: {
     deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' },
     school: { type: 'string', maxLength: 128 },
@@ -146,5 +160,15 @@ export const configSchema: SchemaObject = {
     cameras: { ...camerasConfigSchema, maxItems: 8, default: [] },
     // Checked in full (schema and cross-field rules) by pipelines/config.ts's resolveMediaConfig.
     media: { type: 'object' },
+    microphone: microphoneConfigSchema,
+    deviceHealth: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['debounceSec'],
+      properties: {
+        debounceSec: { type: 'number', minimum: 0, maximum: 600, default: 10 },
+      },
+      default: {},
+    },
   },
 };

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { EventPublisher } from '../events.js';
 import type { MediaConfig } from '../../pipelines/config.js';
-import type { SegmentEvent } from '../../pipelines/runtime.js';
+import type { SegmentEvent, SilenceEvent } from '../../pipelines/runtime.js';
 import { LessonMediaProcess } from '../../pipelines/process.js';
 import type { LessonMedia, MediaLessonInfo, MediaSession, RecordingSummary } from './media.js';
 
@@ -17,14 +17,35 @@ import type { LessonMedia, MediaLessonInfo, MediaSession, RecordingSummary } fro
  */
 export class GstLessonMedia implements LessonMedia {
   constructor(
-    private readonly deps: { config: MediaConfig; deviceId: string; log: Logger; events: EventPublisher; runDir: string },
+    private readonly deps: {
+      config: MediaConfig;
+      deviceId: string;
+      log: Logger;
+      events: EventPublisher;
+      runDir: string;
+      /** The pipeline's silence alarm and its end (the microphone's health). */
+      onSilence?: (e: SilenceEvent) => void;
+      /**
+       * The ALSA capture device of the USB microphone now, used when the config names an ALSA
+       * source without a device (card numbers change with plug order; the microphone knows its card).
+       */
+      audioDevice?: () => string | undefined;
+    },
   ) {}
 
+  /** The media config for a lesson starting now: the microphone's card filled in where none is configured. */
+  private lessonConfig(): MediaConfig {
+    const { config, audioDevice } = this.deps;
+    if (config.audio.type !== 'alsa' || config.audio.device || !audioDevice) return config;
+    const device = audioDevice();
+    return device ? { ...config, audio: { ...config.audio, device } } : config;
+  }
+
   async start(info: MediaLessonInfo): Promise<MediaSession> {
-    const { config, deviceId, log, events, runDir } = this.deps;
+    const { deviceId, log, events, runDir } = this.deps;
     const make = (): LessonMediaProcess =>
       new LessonMediaProcess({
-        config,
+        config: this.lessonConfig(),
         role: info.role,
         deviceId,
         lessonId: info.lessonId,
@@ -49,6 +70,7 @@ export class GstLessonMedia implements LessonMedia {
     };
     const wire = (p: LessonMediaProcess): void => {
       watch(p);
+      if (this.deps.onSilence) p.on('silence', this.deps.onSilence);
       p.on('segment', (s) => {
         if (s.kind === 'closed') closed.push(s);
       });
