@@ -29,10 +29,14 @@ import { clockSynced } from './clock-sync.js';
 import { CommandError } from './commands.js';
 import type { LessonMedia } from './lessons/media.js';
 import { GstLessonMedia } from './lessons/gst-media.js';
+import { standardReadinessChecks } from './lessons/readiness.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../drivers/mic/index.js';
+
+/** Uplink bitrate assumed when checking that the disk holds a lesson. */
+const LESSON_BITRATE_KBPS = 4000;
 
 export interface AgentOptions {
   config: Config;
@@ -135,6 +139,22 @@ export class Agent {
           },
         })
       : undefined;
+    const mediaConfig = config.media
+      ? resolveMediaConfig({ ...config.media, recording: { dir: join(config.dataDir, 'recordings'), ...config.media.recording } }, 'media settings', config.deviceId)
+      : undefined;
+    const media =
+      this.opts.media ??
+      (mediaConfig
+        ? new GstLessonMedia({
+            config: mediaConfig,
+            deviceId: config.deviceId,
+            log: log.child({ module: 'media' }),
+            events,
+            runDir: join(config.dataDir, 'run'),
+            onSilence: (e) => microphone?.reportSilence(e.silent, e.levelDb, e.silent ? e.sinceMs : 0),
+            audioDevice: () => microphone?.capture?.pcm,
+          })
+        : undefined);
     const lessons: LessonLoop = new LessonLoop({
       db,
       ledger,
@@ -143,19 +163,17 @@ export class Agent {
       clock: this.clock,
       log: log.child({ module: 'lessons' }),
       cameras,
-      media:
-        this.opts.media ??
-        (config.media
-          ? new GstLessonMedia({
-              config: resolveMediaConfig({ ...config.media, recording: { dir: join(config.dataDir, 'recordings'), ...config.media.recording } }, 'media settings', config.deviceId),
-              deviceId: config.deviceId,
-              log: log.child({ module: 'media' }),
-              events,
-              runDir: join(config.dataDir, 'run'),
-              onSilence: (e) => microphone?.reportSilence(e.silent, e.levelDb, e.silent ? e.sinceMs : 0),
-              audioDevice: () => microphone?.capture?.pcm,
-            })
-          : undefined),
+      media,
+      readinessChecks: standardReadinessChecks({
+        cameras,
+        linkConnected: () => link.connected,
+        clockSynced,
+        dataDir: config.dataDir,
+        lessonBitrateKbps: LESSON_BITRATE_KBPS,
+        media: mediaConfig,
+        mediaConfigured: media !== undefined,
+        deviceId: config.deviceId,
+      }),
       linkConnected: () => link.connected,
       clockSynced,
       formatTs: (d) => this.formatTs(d),
@@ -167,7 +185,7 @@ export class Agent {
         preRollSec: config.lessons.preRollSec,
         readinessLeadSec: config.lessons.readinessLeadSec,
         dataDir: config.dataDir,
-        lessonBitrateKbps: 4000,
+        lessonBitrateKbps: LESSON_BITRATE_KBPS,
       },
     });
     const control = new ControlServer(
@@ -203,6 +221,8 @@ export class Agent {
           };
         },
         lessonStop: async (body) => ({ ...(await lessons.stopLesson(typeof body.lessonId === 'string' ? body.lessonId : undefined)) }),
+        // `lectern timetable apply`: the same receiver as the platform's retained timetable.
+        timetableApply: async (payload) => ({ ...receiver.receive(payload) }),
       },
       log.child({ module: 'control' }),
     );

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from './log.js';
 import { CommandError } from './commands.js';
 import { errorMessage } from './errors.js';
+import { MAX_TIMETABLE_BYTES } from './timetable/validate.js';
 
 export const CONTROL_SOCKET = 'control.sock';
 
@@ -11,6 +12,8 @@ export interface ControlHandlers {
   status(): Promise<Record<string, unknown>>;
   lessonStart(body: Record<string, unknown>): Promise<Record<string, unknown>>;
   lessonStop(body: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** A timetable file's bytes, exactly as read, for the same receiver the platform's copy goes through. */
+  timetableApply(payload: Buffer): Promise<Record<string, unknown>>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -58,8 +61,14 @@ export class ControlServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const body = req.method === 'POST' ? await readJson(req) : {};
       let result: Record<string, unknown>;
+      if (req.method === 'POST' && req.url === '/timetable/apply') {
+        // The file's bytes as they are: the receiver compares them with the applied timetable.
+        result = await this.handlers.timetableApply(await readBody(req, MAX_TIMETABLE_BYTES, 'timetable'));
+        send(res, 200, result);
+        return;
+      }
+      const body = req.method === 'POST' ? await readJson(req) : {};
       if (req.method === 'GET' && req.url === '/status') result = await this.handlers.status();
       else if (req.method === 'POST' && req.url === '/lesson/start') result = await this.handlers.lessonStart(body);
       else if (req.method === 'POST' && req.url === '/lesson/stop') result = await this.handlers.lessonStop(body);
@@ -78,17 +87,22 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage, limit: number, what: string): Promise<Buffer> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new CommandError('bad-request', `request body larger than ${MAX_BODY} bytes`);
+    if (size > limit) throw new CommandError('bad-request', `${what} larger than ${limit} bytes`);
     chunks.push(chunk);
   }
-  if (!size) return {};
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, MAX_BODY, 'request body');
+  if (!raw.length) return {};
   try {
-    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const value: unknown = JSON.parse(raw.toString('utf8'));
     if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
     // answered below
@@ -96,7 +110,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   throw new CommandError('bad-request', 'request body is not a JSON object');
 }
 
-/** The CLI side: one request to the running daemon. */
+/** The CLI side: one request to the running daemon. A Buffer body is sent as it is, anything else as JSON. */
 export function controlRequest(
   dataDir: string,
   method: 'GET' | 'POST',
@@ -124,7 +138,7 @@ export function controlRequest(
           : e,
       );
     });
-    if (body !== undefined) req.write(JSON.stringify(body));
+    if (body !== undefined) req.write(Buffer.isBuffer(body) ? body : JSON.stringify(body));
     req.end();
   });
 }

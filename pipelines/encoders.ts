@@ -76,7 +76,8 @@ export function factoryExists(factory: string): Promise<boolean> {
   });
 }
 
-function testEncodeDescription(encoder: H264EncoderName): string {
+/** The short test encode: a few small test frames through the encoder into a fakesink. */
+export function testEncodeDescription(encoder: H264EncoderName): string {
   const chains: Chain[] = [
     [
       el('videotestsrc', { 'num-buffers': 15 }, 'src'),

@@ -1,4 +1,3 @@
-import { statfs } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import type { Db } from '../state/db.js';
 import { KeyValue } from '../state/db.js';
@@ -14,6 +13,7 @@ import { CommandError } from '../commands.js';
 import { errorMessage } from '../errors.js';
 import { canStart, missedBetween, planRoom, type ManualStart, type ManualStop, type PlannedLesson, type RoomPlan } from '../timetable/plan.js';
 import { NO_RECORDING, type LessonMedia, type MediaSession, type RecordingSummary } from './media.js';
+import { runReadinessChecks, standardReadinessChecks, type ReadinessCheck } from './readiness.js';
 
 export interface LessonLoopSettings {
   deviceId: string;
@@ -43,6 +43,11 @@ export interface LessonLoopDeps {
   formatTs(d: Date): string;
   timeZone(): string;
   settings: LessonLoopSettings;
+  /**
+   * The pre-lesson checks (see readiness.ts); by default the standard ones this loop's own
+   * dependencies allow (no encoder or media server checks without the media settings).
+   */
+  readinessChecks?: readonly ReadinessCheck[];
 }
 
 /** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
@@ -75,6 +80,9 @@ export class LessonLoop {
   private readonly prepared = new Set<string>();
   private readonly checked = new Set<string>();
   private lastReadiness: Readiness | null = null;
+  private readonly readinessChecks: readonly ReadinessCheck[];
+  /** Readiness checks under way (they run beside the work loop, not in it). */
+  private readonly readinessRuns = new Set<{ done: Promise<void>; abort: AbortController }>();
   private running = false;
   /** The lesson whose pipelines are being stopped and record written. */
   private stopping: PlannedLesson | undefined;
@@ -82,6 +90,17 @@ export class LessonLoop {
 
   constructor(private readonly deps: LessonLoopDeps) {
     this.kv = new KeyValue(deps.db);
+    this.readinessChecks =
+      deps.readinessChecks ??
+      standardReadinessChecks({
+        cameras: deps.cameras,
+        linkConnected: () => deps.linkConnected(),
+        clockSynced: () => deps.clockSynced(),
+        dataDir: deps.settings.dataDir,
+        lessonBitrateKbps: deps.settings.lessonBitrateKbps,
+        mediaConfigured: deps.media !== undefined,
+        deviceId: deps.settings.deviceId,
+      });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -158,7 +177,7 @@ export class LessonLoop {
       return;
     }
     if (cur) await this.finish(this.endStatus(cur), now);
-    if (plan.kind === 'readiness-check' || plan.kind === 'preparing') await this.check(plan.lesson, now);
+    if (plan.kind === 'readiness-check' || plan.kind === 'preparing') this.check(plan.lesson);
     if (plan.kind === 'preparing') await this.prepare(plan.lesson);
   }
 
@@ -316,39 +335,45 @@ export class LessonLoop {
   // ---------------------------------------------------------------------------------------------
   // Readiness check before the bell.
 
-  private async check(lesson: PlannedLesson, now: Date): Promise<void> {
+  /**
+   * Starts the readiness check of the next lesson, once per lesson, and returns at once: the
+   * checks (an encoder test, a media server handshake …) run beside the work loop, each bounded
+   * by its own time limit, and the result is published when the last one has answered.
+   */
+  private check(lesson: PlannedLesson): void {
     if (this.checked.has(lesson.lessonId)) return;
     this.checked.add(lesson.lessonId);
-    const failures: string[] = [];
-    let checks = 0;
-    for (const camera of this.deps.cameras.values()) {
-      checks++;
-      const h = camera.health();
-      if (h.status === 'fault' || h.status === 'absent') failures.push(`camera ${h.id}: ${h.status}${h.detail ? ` (${h.detail})` : ''}`.slice(0, 300));
-    }
-    checks++;
-    if (!this.deps.linkConnected()) failures.push('platform broker not reachable (the lesson will be recorded and reported later)');
-    checks++;
-    const needed = ((this.deps.settings.lessonBitrateKbps * 1000) / 8) * ((lesson.end.getTime() - lesson.start.getTime()) / 1000);
-    const disk = await statfs(this.deps.settings.dataDir).catch(() => undefined);
-    const free = disk ? Number(disk.bavail) * Number(disk.bsize) : 0;
-    if (free < needed) failures.push(`disk: ${(free / 1e9).toFixed(1)} GB free, the lesson needs about ${(needed / 1e9).toFixed(1)} GB`);
-    const clock = await this.deps.clockSynced();
-    if (clock !== 'unknown') {
-      checks++;
-      if (clock === 'no') failures.push('clock: not synchronised (NTP); lesson times and records may be wrong');
-    }
-    checks++;
-    if (!this.deps.media) failures.push('media: no media settings in the config; the lesson is counted but neither streamed nor recorded');
-    const readiness: Readiness = { lessonId: lesson.lessonId, ready: failures.length === 0, checkedAt: this.deps.formatTs(now), failures: failures.slice(0, 32) };
-    this.lastReadiness = readiness;
-    this.deps.events.emit({
-      type: 'lesson.readiness',
-      severity: readiness.ready ? 'info' : 'warning',
-      lessonId: lesson.lessonId,
-      message: readiness.ready ? `ready: all ${checks} checks passed` : `not ready: ${failures.length} of ${checks} checks failed`,
-      details: { ready: readiness.ready, failures: readiness.failures },
-    });
+    const abort = new AbortController();
+    const info = { lessonId: lesson.lessonId, role: this.roleOf(lesson), start: lesson.start, end: lesson.end, peerRoomIds: lesson.peerRoomIds };
+    const run = {
+      abort,
+      done: runReadinessChecks(this.readinessChecks, info, abort.signal)
+        .then((report) => {
+          const failures = report.failures.slice(0, 32);
+          const readiness: Readiness = { lessonId: lesson.lessonId, ready: failures.length === 0, checkedAt: this.deps.formatTs(this.deps.clock.now()), failures };
+          // A result that comes after the bell is still published, but the heartbeat shows it
+          // only until the lesson starts.
+          if (this.current?.lesson.lessonId !== lesson.lessonId) this.lastReadiness = readiness;
+          this.deps.log.info({ lessonId: lesson.lessonId, results: report.results }, readiness.ready ? 'lesson ready' : 'lesson not ready');
+          this.deps.events.emit({
+            type: 'lesson.readiness',
+            severity: readiness.ready ? 'info' : 'warning',
+            lessonId: lesson.lessonId,
+            message: readiness.ready
+              ? `ready: all ${report.checks} checks passed`
+              : `not ready: ${report.results.filter((r) => r.result === 'fail').length} of ${report.checks} checks failed`,
+            details: { ready: readiness.ready, failures: readiness.failures },
+          });
+        })
+        .catch((e: unknown) => this.deps.log.error({ err: e, lessonId: lesson.lessonId }, 'readiness check could not be completed'))
+        .finally(() => this.readinessRuns.delete(run)),
+    };
+    this.readinessRuns.add(run);
+  }
+
+  /** Resolves when every readiness check started so far has published its result. */
+  async readinessSettled(): Promise<void> {
+    while (this.readinessRuns.size) await Promise.all([...this.readinessRuns].map((r) => r.done));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -408,6 +433,8 @@ export class LessonLoop {
 
   /** Ends the pipelines on shutdown without a final record: the next start continues the lesson. */
   async shutdown(): Promise<void> {
+    for (const run of this.readinessRuns) run.abort.abort();
+    await this.readinessSettled();
     const cur = this.current;
     if (!cur) return;
     this.count(this.deps.clock.now());

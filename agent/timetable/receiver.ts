@@ -8,10 +8,18 @@ import type { TimetableStore } from './store.js';
 import { MAX_TIMETABLE_BYTES, timetableProblems } from './validate.js';
 import { errorMessage } from '../errors.js';
 
+/** What became of one timetable handed to the receiver. */
+export type ReceiveResult =
+  | { outcome: 'applied'; version: string; previousVersion: string | null }
+  | { outcome: 'unchanged'; version: string }
+  | { outcome: 'rejected'; version: string | null; keptVersion: string | null; problems: string[] }
+  | { outcome: 'ignored'; keptVersion: string | null };
+
 /**
- * Takes the retained `timetable` the platform publishes: validates it completely, stores it
- * durably and emits `timetable.applied`, or keeps the previous one and emits
- * `timetable.rejected` with every reason. A redelivery of the applied timetable changes nothing.
+ * Takes the retained `timetable` the platform publishes (or one a technician applies with
+ * `lectern timetable apply`): validates it completely, stores it durably and emits
+ * `timetable.applied`, or keeps the previous one and emits `timetable.rejected` with every
+ * reason. A redelivery of the applied timetable changes nothing.
  */
 export class TimetableReceiver {
   constructor(
@@ -28,17 +36,22 @@ export class TimetableReceiver {
     },
   ) {}
 
-  handle(payload: Buffer): 'applied' | 'unchanged' | 'rejected' | 'ignored' {
+  handle(payload: Buffer): ReceiveResult['outcome'] {
+    return this.receive(payload).outcome;
+  }
+
+  receive(payload: Buffer): ReceiveResult {
     if (payload.length === 0) {
       // An empty retained message clears the topic on the broker; it is not a timetable.
-      this.deps.log.warn({ kept: this.deps.store.current()?.version ?? null }, 'retained timetable cleared on the broker; keeping the applied one');
-      return 'ignored';
+      const kept = this.deps.store.current()?.version ?? null;
+      this.deps.log.warn({ kept }, 'retained timetable cleared on the broker; keeping the applied one');
+      return { outcome: 'ignored', keptVersion: kept };
     }
     if (payload.length > MAX_TIMETABLE_BYTES) {
       return this.reject([`timetable of ${payload.length} bytes is larger than ${MAX_TIMETABLE_BYTES}`], undefined);
     }
     const body = payload.toString('utf8');
-    if (this.deps.store.isCurrent(body)) return 'unchanged';
+    if (this.deps.store.isCurrent(body)) return { outcome: 'unchanged', version: this.deps.store.current()?.version ?? '' };
     let value: unknown;
     try {
       value = JSON.parse(body);
@@ -63,10 +76,10 @@ export class TimetableReceiver {
     this.deps.events.send(); // committed with the timetable; send it now
     this.deps.log.info({ version: timetable.version, previous }, 'timetable applied');
     this.deps.onApplied(timetable.version);
-    return 'applied';
+    return { outcome: 'applied', version: timetable.version, previousVersion: previous };
   }
 
-  private reject(problems: string[], version: string | undefined): 'rejected' {
+  private reject(problems: string[], version: string | undefined): ReceiveResult {
     const kept = this.deps.store.current()?.version ?? null;
     this.deps.log.warn({ version, problems, kept }, 'timetable rejected');
     this.deps.events.emit({
@@ -75,7 +88,7 @@ export class TimetableReceiver {
       message: `timetable${version ? ` ${version}` : ''} rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}); keeping ${kept ?? 'no timetable'}`,
       details: { version: version ?? null, keptVersion: kept, reasons: problems.slice(0, 100) },
     });
-    return 'rejected';
+    return { outcome: 'rejected', version: version ?? null, keptVersion: kept, problems };
   }
 }
 

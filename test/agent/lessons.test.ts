@@ -4,7 +4,7 @@ import { Outbox } from '../../agent/outbox.js';
 import { Ledger } from '../../agent/ledger.js';
 import { EventPublisher } from '../../agent/events.js';
 import { TimetableStore } from '../../agent/timetable/store.js';
-import { LessonLoop } from '../../agent/lessons/loop.js';
+import { LessonLoop, type LessonLoopDeps } from '../../agent/lessons/loop.js';
 import { CommandError } from '../../agent/commands.js';
 import { silentLogger } from '../../agent/log.js';
 import { isoInZone } from '../../agent/contract/time.js';
@@ -13,7 +13,12 @@ import { contractProblems } from '../support/contract.js';
 import { ViscaSimulator } from '../../drivers/visca/simulator.js';
 import { createCameras } from '../../drivers/visca/config.js';
 import type { Camera } from '../../drivers/visca/camera.js';
-import { tempDir } from '../support/tmp.js';
+import { tempDir, waitUntil } from '../support/tmp.js';
+import { SrtReceiver, freeUdpPort, haveGst } from '../support/media.js';
+import { encoderCheck, standardReadinessChecks, type CheckOutcome, type ReadinessCheck } from '../../agent/lessons/readiness.js';
+import { resolveMediaConfig, type H264EncoderName, type MediaConfig } from '../../pipelines/config.js';
+import dgram from 'node:dgram';
+import { join } from 'node:path';
 
 // The lesson lifecycle with an injected clock: real SQLite, ledger, outbox and events; the clock
 // is stepped by hand. No cameras or pipelines here (their parts have their own suites).
@@ -45,12 +50,15 @@ interface Rig {
 
 const dirs: { cleanup: () => void }[] = [];
 const open: Db[] = [];
-afterEach(() => {
+const loops: LessonLoop[] = [];
+afterEach(async () => {
+  // Readiness checks run beside the loop; let them finish before their database closes.
+  await Promise.all(loops.splice(0).map((l) => l.readinessSettled()));
   open.splice(0).forEach((db) => db.close());
   dirs.splice(0).forEach((d) => d.cleanup());
 });
 
-function rig(start: number, dataDir?: string, cameras: ReadonlyMap<string, Camera> = new Map()): Rig {
+function rig(start: number, dataDir?: string, cameras: ReadonlyMap<string, Camera> = new Map(), extra: Partial<LessonLoopDeps> = {}): Rig {
   let dir = dataDir;
   if (!dir) {
     const d = tempDir();
@@ -77,17 +85,23 @@ function rig(start: number, dataDir?: string, cameras: ReadonlyMap<string, Camer
     formatTs: (d) => isoInZone(d, ZONE),
     timeZone: () => ZONE,
     settings: { deviceId: DEVICE, role: 'both', effectiveThresholdPct: 80, preRollSec: 120, readinessLeadSec: 600, dataDir: dir, lessonBitrateKbps: 1 },
+    ...extra,
   });
+  loops.push(loop);
   return { db, loop, clock, dataDir: dir };
 }
 
-/** Steps the clock to `until` in 5 s ticks (the agent ticks every second; 5 s is still lesson time). */
+/**
+ * Steps the clock to `until` in 5 s ticks (the agent ticks every second; 5 s is still lesson
+ * time), then waits for the readiness checks started meanwhile to publish their results.
+ */
 async function run(r: Rig, until: number): Promise<void> {
   while (r.clock.t < until) {
     r.clock.t = Math.min(until, r.clock.t + 5000);
     await r.loop.tick();
     if (r.clock.t % 60_000 === 0) new KeyValue(r.db).set('lastAlive', new Date(r.clock.t).toISOString());
   }
+  await r.loop.readinessSettled();
 }
 
 function outboxOf<T>(db: Db, kind: 'lesson' | 'event'): T[] {
@@ -275,5 +289,137 @@ describe('lesson lifecycle', () => {
       await camera!.stop();
       await sim.close();
     }
+  });
+});
+
+/** Whether something has bound this UDP port on loopback (binding it ourselves fails then). */
+async function udpPortBound(port: number): Promise<boolean> {
+  const s = dgram.createSocket('udp4');
+  const bound = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(true));
+    s.bind(port, '127.0.0.1', () => resolve(false));
+  });
+  await new Promise<void>((resolve) => {
+    try {
+      s.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+  return bound;
+}
+
+describe('readiness checks before the lesson (real GStreamer, a real SRT listener)', () => {
+  const LESSON = `${DEVICE}:mon-1-math:2026-09-07`;
+  const haveSrt = haveGst('srtsrc', 'x264enc');
+  const mediaFor = (port: number, dataDir: string): MediaConfig =>
+    resolveMediaConfig(
+      {
+        video: { type: 'test' },
+        audio: { type: 'test' },
+        encoder: { preference: ['x264enc'] },
+        uplink: { protocol: 'srt', urlTemplate: `srt://127.0.0.1:${port}?streamid=#!::r=live/{deviceId},m=publish` },
+        recording: { dir: join(dataDir, 'recordings') },
+      },
+      'test media',
+      DEVICE,
+    );
+  /** The agent's standard checks on this rig: no cameras, platform up, clock synchronised. */
+  const standard = (media: MediaConfig, dataDir: string): ReadinessCheck[] =>
+    standardReadinessChecks({ cameras: new Map(), linkConnected: () => true, clockSynced: async () => 'yes', dataDir, lessonBitrateKbps: 1, media, deviceId: DEVICE });
+  const readinessEvents = (r: Rig): EventMessage[] => events(r.db).filter((e) => e.type === 'lesson.readiness');
+  const failuresOf = (e: EventMessage | undefined): string[] => (e?.details as { failures: string[] } | undefined)?.failures ?? [];
+
+  it.skipIf(!haveSrt)('media server listening and the encoder working: ready, all checks passed', async () => {
+    const d = tempDir();
+    dirs.push(d);
+    const port = await freeUdpPort();
+    const server = new SrtReceiver(port, join(d.path, 'received.ts'));
+    server.start();
+    try {
+      await waitUntil(() => udpPortBound(port), 'the SRT listener bound its port');
+      const r = rig(at('07:49:55'), d.path, new Map(), { readinessChecks: standard(mediaFor(port, d.path), d.path) });
+      await run(r, at('07:50:05'));
+      const ev = readinessEvents(r);
+      expect(failuresOf(ev[0])).toEqual([]);
+      expect(ev).toHaveLength(1);
+      expect(ev[0]).toMatchObject({ lessonId: LESSON, severity: 'info', message: 'ready: all 6 checks passed' });
+      expect(r.loop.readiness()).toMatchObject({ lessonId: LESSON, ready: true, failures: [] });
+      expect(server.running).toBe(true);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it.skipIf(!haveSrt)('no SRT listener at the uplink address: one failure naming the server, the port and the setting', async () => {
+    const d = tempDir();
+    dirs.push(d);
+    // A listener that has come and gone: the port is surely free now.
+    const port = await freeUdpPort();
+    const server = new SrtReceiver(port, join(d.path, 'received.ts'));
+    server.start();
+    await waitUntil(() => udpPortBound(port), 'the SRT listener bound its port');
+    await server.stop();
+    await waitUntil(async () => !(await udpPortBound(port)), 'the SRT listener gone');
+    const r = rig(at('07:49:55'), d.path, new Map(), { readinessChecks: standard(mediaFor(port, d.path), d.path) });
+    await run(r, at('07:50:05'));
+    const ev = readinessEvents(r);
+    expect(ev).toHaveLength(1);
+    expect(ev[0]).toMatchObject({ lessonId: LESSON, severity: 'warning', message: 'not ready: 1 of 6 checks failed' });
+    const failures = failuresOf(ev[0]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(
+      new RegExp(
+        `^media server 127\\.0\\.0\\.1:${port} \\(SRT\\): (nothing listens there|no SRT answer within [\\d.]+ s).*; check that the media server is up, that UDP port ${port} is open on the way, and media\\.uplink\\.urlTemplate$`,
+      ),
+    );
+    expect(failures[0]!.length).toBeLessThanOrEqual(300);
+    expect(r.loop.readiness()).toMatchObject({ ready: false, failures });
+  });
+
+  it('an encoder element that does not exist is named; the configured preference falls back to x264enc as the pipelines do', async () => {
+    const r = rig(at('07:49:55'), undefined, new Map(), {
+      readinessChecks: [
+        encoderCheck({ preference: ['nosuchh264enc' as H264EncoderName], fallback: false }),
+        // A hardware encoder first, as a kit's config lists it: here it is absent or works.
+        encoderCheck({ preference: ['vaapih264enc'] }),
+      ],
+    });
+    await run(r, at('07:50:05'));
+    const ev = readinessEvents(r);
+    expect(ev[0]).toMatchObject({ severity: 'warning', message: 'not ready: 1 of 2 checks failed' });
+    expect(failuresOf(ev[0])).toEqual([
+      'encoder: no H.264 encoder works, so the lesson can be neither streamed nor recorded (nosuchh264enc is not installed); check the GStreamer plugins and drivers (provisioning/bootstrap.sh) and media.encoder.preference',
+    ]);
+  });
+
+  it('a slow check delays only its own result: the lesson starts on time; an overrun is reported and the check told to stop', async () => {
+    let release!: (outcome: CheckOutcome) => void;
+    let hungAborted = false;
+    const slow: ReadinessCheck = { name: 'display', timeoutMs: 120_000, run: () => new Promise((resolve) => (release = resolve)) };
+    const hung: ReadinessCheck = {
+      name: 'microphone',
+      timeoutMs: 1000,
+      run: ({ signal }) =>
+        new Promise(() => {
+          signal.addEventListener('abort', () => (hungAborted = true));
+        }),
+    };
+    const r = rig(at('07:49:55'), undefined, new Map(), { readinessChecks: [slow, hung] });
+    // The work loop's rounds go on while the checks run (run() would wait for them: tick by hand).
+    while (r.clock.t < at('08:00:05')) {
+      r.clock.t += 5000;
+      await r.loop.tick();
+    }
+    expect(r.loop.lessonNow()).toMatchObject({ lessonId: LESSON, state: 'live' });
+    expect(readinessEvents(r)).toEqual([]);
+    release(['display: no answer on its serial port; check the RS-232 cable']);
+    await r.loop.readinessSettled();
+    const ev = readinessEvents(r);
+    expect(ev).toHaveLength(1);
+    expect(failuresOf(ev[0])).toEqual(['display: no answer on its serial port; check the RS-232 cable', 'microphone: no result within 1 s; the check was abandoned']);
+    expect(hungAborted).toBe(true);
+    // Published, but the heartbeat no longer shows it: the lesson is live.
+    expect(r.loop.readiness()).toBeNull();
   });
 });
