@@ -22,6 +22,8 @@ import type { HealthSource } from './devices.js';
 import { agentVersion } from './version.js';
 import { createCameras, type CreateCamerasOptions } from '../drivers/visca/config.js';
 import type { Camera } from '../drivers/visca/camera.js';
+import { createDisplay } from '../drivers/display/config.js';
+import type { Display } from '../drivers/display/controller.js';
 import { errorMessage } from './errors.js';
 import { LessonLoop } from './lessons/loop.js';
 import { ControlServer } from './control.js';
@@ -64,6 +66,8 @@ interface Parts {
   link: PlatformLink;
   watch: DeviceWatch;
   cameras: Map<string, Camera>;
+  /** The classroom display, when the config has one. */
+  display: Display | undefined;
   lessons: LessonLoop;
   control: ControlServer;
 }
@@ -115,6 +119,7 @@ export class Agent {
     const timetables = new TimetableStore(db);
     const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
     const cameras = new Map(cameraList.map((c) => [c.id, c]));
+    const display = config.display ? createDisplay(config.display, { log: log.child({ module: 'display' }) }) : undefined;
     const lessons: LessonLoop = new LessonLoop({
       db,
       ledger,
@@ -185,7 +190,7 @@ export class Agent {
       log.child({ module: 'control' }),
     );
     const watch = new DeviceWatch({
-      sources: [...cameraList, ...(this.opts.devices ?? [])],
+      sources: [...cameraList, ...(display ? [display] : []), ...(this.opts.devices ?? [])],
       events,
       log: log.child({ module: 'devices' }),
       lessonId: () => lessons.lessonNow()?.lessonId ?? null,
@@ -258,7 +263,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, lessons, control };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, display, lessons, control };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -285,6 +290,8 @@ export class Agent {
     await Promise.all(
       cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
     );
+    // Likewise the display: a missing or silent one shows as absent or fault, and is retried.
+    await display?.start().catch((e: unknown) => log.error({ err: e }, `display did not start: ${errorMessage(e)}`));
     // Sockets a killed media process left behind; the lesson's media starts afresh.
     rmSync(join(config.dataDir, 'run'), { recursive: true, force: true });
     mkdirSync(join(config.dataDir, 'run'), { recursive: true, mode: 0o700 });
@@ -310,6 +317,7 @@ export class Agent {
     await parts.lessons.shutdown();
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
+    await parts.display?.stop().catch(() => undefined);
     parts.outbox.stop();
     parts.db.close();
     this.opts.log.info('agent stopped');

@@ -9,6 +9,7 @@ import { registerLessonCommands } from './cli/lesson.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
+import { registerDisplayCommands, registerSimDisplay } from '../drivers/display/cli.js';
 import { registerPipelineCommands } from '../pipelines/cli.js';
 
 export function buildProgram(): Command {
@@ -21,10 +22,12 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerLessonsCommands(program);
   registerLessonCommands(program);
-  const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
+  const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, display, uplink)');
   registerSimUplink(sim);
   registerSimCamera(sim);
+  registerSimDisplay(sim);
   registerCameraCommands(program);
+  registerDisplayCommands(program);
   registerPipelineCommands(program);
   return program;
 }

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ViscaSimulator } from '../drivers/visca/simulator.js';
+import { createSocatPair, type PtyPairHandle } from '../drivers/visca/socat.js';
+import { DisplaySimulator } from '../drivers/display/simulator.js';
+import type { DisplayConfig } from '../drivers/display/config.js';
 import { simulatedMediaConfig, type MediaConfig } from '../pipelines/config.js';
 import { freePort } from './broker.js';
 import type { CameraConfig } from '../drivers/visca/config.js';
@@ -11,14 +15,18 @@ import type { Logger } from './log.js';
  * would find in a real room, on loopback. Two PTZ cameras (teacher, students) speaking VISCA
  * over IP, each a protocol-faithful simulator that `lectern camera --udp` can drive too; a
  * camera and microphone made of GStreamer test sources (a moving pattern with a clock, a
- * tone); and a stand-in for the platform's media server (an SRT listener that takes the stream).
- * Later parts add the simulated microphone and display devices here.
+ * tone); a Samsung MDC interactive panel on a socat pty pair, in standby until a lesson's
+ * pre-roll; and a stand-in for the platform's media server (an SRT listener that takes the
+ * stream). Later parts add the simulated microphone here.
  */
 export class SimulatedKit {
   private readonly simulators: ViscaSimulator[] = [];
   private mediaServer: ChildProcess | undefined;
+  private displaySim: DisplaySimulator | undefined;
+  private displayPty: PtyPairHandle | undefined;
   cameras: CameraConfig[] = [];
   media: MediaConfig | undefined;
+  display: DisplayConfig | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -39,18 +47,45 @@ export class SimulatedKit {
       this.simulators.push(sim);
       this.cameras.push({ id, model: 'simulated VISCA camera', transport: { type: 'visca-ip', host: '127.0.0.1', port } });
     }
+    await this.startDisplay(dataDir);
+  }
+
+  /** A panel the agent drives over a pty, as over a USB serial adapter; none if socat is missing. */
+  private async startDisplay(dataDir: string): Promise<void> {
+    const dir = resolve(dataDir, 'sim');
+    const link = join(dir, 'display');
+    try {
+      mkdirSync(dir, { recursive: true });
+      // Links left by a simulate run that was killed.
+      for (const p of [link, `${link}.sim`]) rmSync(p, { force: true });
+      this.displayPty = await createSocatPair(link, `${link}.sim`);
+      this.displaySim = new DisplaySimulator({ profile: 'samsung-mdc', id: 1, power: 'off', log: this.log });
+      await this.displaySim.attachSerial(this.displayPty.devicePath);
+      this.display = { transport: 'serial', port: link, profile: 'samsung-mdc', id: 1, lessonInput: 'hdmi1', powerOffAfterLastLesson: true, model: 'simulated Samsung MDC panel' };
+    } catch (e) {
+      this.log.warn({ err: e }, 'simulated display not available (is socat installed?); running without one');
+      await this.displaySim?.close();
+      await this.displayPty?.close();
+      this.displaySim = undefined;
+      this.displayPty = undefined;
+    }
   }
 
   describe(): string[] {
     const media = this.media ? [`media: lessons recorded under ${this.media.recording.dir}, streamed to ${this.media.uplink.urlTemplate}`] : [];
+    const display = this.display ? [`display: lectern display --port ${this.display.port} --profile ${this.display.profile} power status`] : [];
     return [...media, ...this.cameras.map((c) =>
       c.transport.type === 'visca-ip' ? `camera ${c.id}: lectern camera --udp ${c.transport.host}:${c.transport.port} info` : `camera ${c.id}`,
-    )];
+    ), ...display];
   }
 
   async stop(): Promise<void> {
     this.mediaServer?.kill();
     this.mediaServer = undefined;
     await Promise.all(this.simulators.splice(0).map((s) => s.close()));
+    await this.displaySim?.close();
+    await this.displayPty?.close();
+    this.displaySim = undefined;
+    this.displayPty = undefined;
   }
 }

@@ -62,7 +62,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
   if (opts.simulate) {
     kit = new SimulatedKit(log.child({ module: 'sim-kit' }));
     await kit.start(config.dataDir);
-    config = { ...config, cameras: config.cameras.length ? config.cameras : kit.cameras, media: config.media ?? kit.media };
+    config = { ...config, cameras: config.cameras.length ? config.cameras : kit.cameras, media: config.media ?? kit.media, display: config.display ?? kit.display };
     process.stderr.write(kit.describe().map((l) => `lectern: ${l}\n`).join(''));
   }
   const notify = new SdNotify(log.child({ module: 'systemd' }));

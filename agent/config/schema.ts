@@ -2,6 +2,7 @@
 // starts. Defaults here are the documented defaults (README "Configuration"); Ajv fills them in.
 import type { SchemaObject } from 'ajv';
 import { camerasConfigSchema, type CameraConfig } from '../../drivers/visca/config.js';
+import { displayConfigSchema, type DisplayConfig } from '../../drivers/display/config.js';
 import type { MediaConfigInput } from '../../pipelines/config.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -60,11 +61,14 @@ export interface Config {
   cameras: CameraConfig[];
   /** Lesson media (sources, encoder, uplink, recording, listening room); checked by pipelines/config.ts. */
   media?: MediaConfigInput;
+  /** The classroom display (interactive panel) on RS-232 or HDMI-CEC; none: no display control. */
+  display?: DisplayConfig;
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'display'>> & {
   media?: MediaConfigInput;
+  display?: Omit<DisplayConfig, 'powerOffAfterLastLesson'> & { powerOffAfterLastLesson?: boolean };
   cameras?: CameraConfig[];
   platform?: Partial<PlatformConfig>;
   outbox?: Partial<OutboxConfig>;
@@ -146,5 +150,7 @@ export const configSchema: SchemaObject = {
     cameras: { ...camerasConfigSchema, maxItems: 8, default: [] },
     // Checked in full (schema and cross-field rules) by pipelines/config.ts's resolveMediaConfig.
     media: { type: 'object' },
+    // Cross-field rules (input codes, command table, lesson input) in drivers/display/config.ts.
+    display: displayConfigSchema,
   },
 };
