@@ -22,6 +22,10 @@ import type { HealthSource } from './devices.js';
 import { agentVersion } from './version.js';
 import { createCameras, type CreateCamerasOptions } from '../drivers/visca/config.js';
 import type { Camera } from '../drivers/visca/camera.js';
+import { createDisplay } from '../drivers/display/config.js';
+import type { Display } from '../drivers/display/controller.js';
+import { DisplayLessonHooks } from '../drivers/display/hooks.js';
+import { nextLessonAfter } from './timetable/resolve.js';
 import { errorMessage } from './errors.js';
 import { LessonLoop } from './lessons/loop.js';
 import { ControlServer } from './control.js';
@@ -74,6 +78,9 @@ interface Parts {
   watch: DeviceWatch;
   cameras: Map<string, Camera>;
   microphone: Microphone | undefined;
+  /** The classroom display, when the config has one. */
+  display: Display | undefined;
+  displayHooks: DisplayLessonHooks | undefined;
   lessons: LessonLoop;
   control: ControlServer;
 }
@@ -125,6 +132,21 @@ export class Agent {
     const timetables = new TimetableStore(db);
     const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
     const cameras = new Map(cameraList.map((c) => [c.id, c]));
+    const display = config.display ? createDisplay(config.display, { log: log.child({ module: 'display' }) }) : undefined;
+    const displayHooks =
+      display && config.display
+        ? new DisplayLessonHooks({
+            display,
+            lessonInput: config.display.lessonInput,
+            powerOffAfterLastLesson: config.display.powerOffAfterLastLesson,
+            nextLessonStart: (after) => {
+              const t = timetables.current()?.timetable;
+              return t ? nextLessonAfter(t, after, config.deviceId)?.start : undefined;
+            },
+            timeZone: () => this.timeZone(),
+            log,
+          })
+        : undefined;
     const microphone = config.microphone
       ? new Microphone({
           ...this.opts.microphoneOptions,
@@ -164,6 +186,7 @@ export class Agent {
       log: log.child({ module: 'lessons' }),
       cameras,
       media,
+      roomHooks: displayHooks,
       readinessChecks: standardReadinessChecks({
         cameras,
         linkConnected: () => link.connected,
@@ -173,6 +196,8 @@ export class Agent {
         media: mediaConfig,
         mediaConfigured: media !== undefined,
         deviceId: config.deviceId,
+        microphone,
+        display,
       }),
       linkConnected: () => link.connected,
       clockSynced,
@@ -227,7 +252,7 @@ export class Agent {
       log.child({ module: 'control' }),
     );
     const watch = new DeviceWatch({
-      sources: [...cameraList, ...(microphone ? [microphone] : []), ...(this.opts.devices ?? [])],
+      sources: [...cameraList, ...(microphone ? [microphone] : []), ...(display ? [display] : []), ...(this.opts.devices ?? [])],
       events,
       log: log.child({ module: 'devices' }),
       lessonId: () => lessons.lessonNow()?.lessonId ?? null,
@@ -301,7 +326,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, lessons, control };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, display, displayHooks, lessons, control };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -329,6 +354,8 @@ export class Agent {
       cameraList.map((c) => c.start().catch((e: unknown) => log.error({ err: e, camera: c.id }, `camera ${c.id} did not start: ${errorMessage(e)}`))),
     );
     await microphone?.start().catch((e: unknown) => log.error({ err: e }, `microphone did not start: ${errorMessage(e)}`));
+    // Likewise the display: a missing or silent one shows as absent or fault, and is retried.
+    await display?.start().catch((e: unknown) => log.error({ err: e }, `display did not start: ${errorMessage(e)}`));
     // Sockets a killed media process left behind; the lesson's media starts afresh.
     rmSync(join(config.dataDir, 'run'), { recursive: true, force: true });
     mkdirSync(join(config.dataDir, 'run'), { recursive: true, mode: 0o700 });
@@ -355,6 +382,8 @@ export class Agent {
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
     await parts.microphone?.stop().catch(() => undefined);
+    parts.displayHooks?.close();
+    await parts.display?.stop().catch(() => undefined);
     parts.outbox.stop();
     parts.db.close();
     this.opts.log.info('agent stopped');

@@ -10,6 +10,7 @@ import { registerTimetableCommands } from './cli/timetable.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
+import { registerDisplayCommands, registerSimDisplay } from '../drivers/display/cli.js';
 import { registerPipelineCommands } from '../pipelines/cli.js';
 import { registerMicCommands } from '../drivers/mic/cli.js';
 
@@ -24,10 +25,12 @@ export function buildProgram(): Command {
   registerLessonsCommands(program);
   registerLessonCommands(program);
   registerTimetableCommands(program);
-  const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
+  const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, display, uplink)');
   registerSimUplink(sim);
   registerSimCamera(sim);
+  registerSimDisplay(sim);
   registerCameraCommands(program);
+  registerDisplayCommands(program);
   registerPipelineCommands(program);
   registerMicCommands(program);
   return program;

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ViscaSimulator } from '../drivers/visca/simulator.js';
+import { createSocatPair, type PtyPairHandle } from '../drivers/visca/socat.js';
+import { DisplaySimulator } from '../drivers/display/simulator.js';
+import type { DisplayConfig } from '../drivers/display/config.js';
 import { simulatedMediaConfig, type MediaConfig } from '../pipelines/config.js';
 import { freePort } from './broker.js';
 import type { CameraConfig } from '../drivers/visca/config.js';
@@ -16,11 +20,14 @@ import type { Logger } from './log.js';
  * tone); a stand-in for the platform's media server (an SRT listener that takes the stream); and
  * a USB array microphone on a simulated USB bus, whose voice comes from a different part of the
  * room every 20 seconds so voice tracking turns the student camera (`lectern mic info --simulate`
- * shows such a microphone too). Later parts add the simulated display here.
+ * shows such a microphone too); and a Samsung MDC interactive panel on a socat pty pair, in
+ * standby until a lesson's pre-roll.
  */
 export class SimulatedKit {
   private readonly simulators: ViscaSimulator[] = [];
   private mediaServer: ChildProcess | undefined;
+  private displaySim: DisplaySimulator | undefined;
+  private displayPty: PtyPairHandle | undefined;
   cameras: CameraConfig[] = [];
   media: MediaConfig | undefined;
   /** The USB bus with the array microphone plugged in. */
@@ -28,6 +35,7 @@ export class SimulatedKit {
   readonly mic = new FakeXmosArray({ bus: '001', ports: [1, 2], address: 7, serialNumber: 'SIM0001' });
   microphone: MicrophoneConfig | undefined;
   private speakerTimer: NodeJS.Timeout | undefined;
+  display: DisplayConfig | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -59,14 +67,37 @@ export class SimulatedKit {
       else this.mic.speak(angle);
     }, 20_000);
     this.speakerTimer.unref();
+    await this.startDisplay(dataDir);
+  }
+
+  /** A panel the agent drives over a pty, as over a USB serial adapter; none if socat is missing. */
+  private async startDisplay(dataDir: string): Promise<void> {
+    const dir = resolve(dataDir, 'sim');
+    const link = join(dir, 'display');
+    try {
+      mkdirSync(dir, { recursive: true });
+      // Links left by a simulate run that was killed.
+      for (const p of [link, `${link}.sim`]) rmSync(p, { force: true });
+      this.displayPty = await createSocatPair(link, `${link}.sim`);
+      this.displaySim = new DisplaySimulator({ profile: 'samsung-mdc', id: 1, power: 'off', log: this.log });
+      await this.displaySim.attachSerial(this.displayPty.devicePath);
+      this.display = { transport: 'serial', port: link, profile: 'samsung-mdc', id: 1, lessonInput: 'hdmi1', powerOffAfterLastLesson: true, model: 'simulated Samsung MDC panel' };
+    } catch (e) {
+      this.log.warn({ err: e }, 'simulated display not available (is socat installed?); running without one');
+      await this.displaySim?.close();
+      await this.displayPty?.close();
+      this.displaySim = undefined;
+      this.displayPty = undefined;
+    }
   }
 
   describe(): string[] {
     const media = this.media ? [`media: lessons recorded under ${this.media.recording.dir}, streamed to ${this.media.uplink.urlTemplate}`] : [];
     const mic = this.microphone ? [`microphone ${this.microphone.id}: simulated ReSpeaker array on USB 1-1.2; voice tracking turns the students camera`] : [];
-    return [...media, ...mic, ...this.cameras.map((c) =>
+    const display = this.display ? [`display: lectern display --port ${this.display.port} --profile ${this.display.profile} power status`] : [];
+    return [...media, ...mic, ...display, ...this.cameras.map((c) =>
       c.transport.type === 'visca-ip' ? `camera ${c.id}: lectern camera --udp ${c.transport.host}:${c.transport.port} info` : `camera ${c.id}`,
-    )];
+    ), ...display];
   }
 
   async stop(): Promise<void> {
@@ -74,6 +105,10 @@ export class SimulatedKit {
     this.mediaServer?.kill();
     this.mediaServer = undefined;
     await Promise.all(this.simulators.splice(0).map((s) => s.close()));
+    await this.displaySim?.close();
+    await this.displayPty?.close();
+    this.displaySim = undefined;
+    this.displayPty = undefined;
   }
 }
 

@@ -26,6 +26,8 @@ packages=(
   build-essential python3 libudev-dev libusb-1.0-0
   # clock and certificate checks used by `lectern doctor`
   openssl ca-certificates
+  # cec-ctl: drives an interactive display over HDMI-CEC (power, input) where no RS-232 is wired
+  v4l-utils
 )
 
 missing=()

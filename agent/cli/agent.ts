@@ -65,7 +65,7 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
     const cameras = config.cameras.length ? config.cameras : kit.cameras;
     // The simulated microphone's voice tracking turns the kit's students camera, when there is one.
     const simMic = kit.microphone && { ...kit.microphone, voiceTracking: cameras.some((c) => c.id === kit?.microphone?.voiceTracking?.camera) ? kit.microphone.voiceTracking : undefined };
-    config = { ...config, cameras, media: config.media ?? kit.media, microphone: config.microphone ?? simMic };
+    config = { ...config, cameras, media: config.media ?? kit.media, microphone: config.microphone ?? simMic, display: config.display ?? kit.display };
     process.stderr.write(kit.describe().map((l) => `lectern: ${l}\n`).join(''));
   }
   const notify = new SdNotify(log.child({ module: 'systemd' }));

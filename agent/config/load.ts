@@ -5,6 +5,7 @@ import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
 import { checkCameraConfigs } from '../../drivers/visca/config.js';
+import { checkDisplayConfig } from '../../drivers/display/config.js';
 import { resolveMediaConfig } from '../../pipelines/config.js';
 import { checkMicrophoneConfig } from '../../drivers/mic/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
@@ -79,6 +80,7 @@ export function validateConfigObject(input: unknown, source: string): Config {
   }
   if (config.microphone) problems.push(...checkMicrophoneConfig(config.microphone, config.cameras.map((c) => c.id)));
   problems.push(...checkCameraConfigs(config.cameras).map((p) => `/${p.replace(/^cameras\[(\d+)\]\./, 'cameras/$1/')}`));
+  if (config.display) problems.push(...checkDisplayConfig(config.display).map((p) => `/display/${p}`));
   if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
   config.dataDir = resolve(config.dataDir);
   return config;

@@ -2,6 +2,7 @@
 // starts. Defaults here are the documented defaults (README "Configuration"); Ajv fills them in.
 import type { SchemaObject } from 'ajv';
 import { camerasConfigSchema, type CameraConfig } from '../../drivers/visca/config.js';
+import { displayConfigSchema, type DisplayConfig } from '../../drivers/display/config.js';
 import type { MediaConfigInput } from '../../pipelines/config.js';
 import { microphoneConfigSchema, type MicrophoneConfig, type MicrophoneConfigInput } from '../../drivers/mic/config.js';
 
@@ -72,13 +73,16 @@ export interface Config {
   /** The USB microphone: which one, its vendor controls, voice tracking (drivers/mic/config.ts). */
   microphone?: MicrophoneConfig;
   deviceHealth: DeviceHealthConfig;
+  /** The classroom display (interactive panel) on RS-232 or HDMI-CEC; none: no display control. */
+  display?: DisplayConfig;
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'microphone' | 'deviceHealth'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'microphone' | 'deviceHealth' | 'display'>> & {
   microphone?: MicrophoneConfigInput;
   deviceHealth?: Partial<DeviceHealthConfig>;
   media?: MediaConfigInput;
+  display?: Omit<DisplayConfig, 'powerOffAfterLastLesson'> & { powerOffAfterLastLesson?: boolean };
   cameras?: CameraConfig[];
   platform?: Partial<PlatformConfig>;
   outbox?: Partial<OutboxConfig>;
@@ -170,5 +174,7 @@ export const configSchema: SchemaObject = {
       },
       default: {},
     },
+    // Cross-field rules (input codes, command table, lesson input) in drivers/display/config.ts.
+    display: displayConfigSchema,
   },
 };

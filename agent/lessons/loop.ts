@@ -48,6 +48,18 @@ export interface LessonLoopDeps {
    * dependencies allow (no encoder or media server checks without the media settings).
    */
   readinessChecks?: readonly ReadinessCheck[];
+  /** The room's other devices (the display): told at pre-roll and after each lesson. */
+  roomHooks?: RoomHooks;
+}
+
+/**
+ * What the loop tells the room's devices beyond cameras and media: the display powers on and
+ * selects the lesson input at pre-roll, and powers off after the day's last lesson. Neither may
+ * reject; both may take seconds (a panel booting), so the loop never waits for them.
+ */
+export interface RoomHooks {
+  preRoll(lessonId: string): Promise<unknown>;
+  lessonEnded(lessonId: string, end: Date): Promise<unknown>;
 }
 
 /** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
@@ -240,6 +252,7 @@ export class LessonLoop {
   private async prepare(lesson: PlannedLesson): Promise<void> {
     if (this.prepared.has(lesson.lessonId)) return;
     this.prepared.add(lesson.lessonId);
+    this.deps.roomHooks?.preRoll(lesson.lessonId).catch((e: unknown) => this.deps.log.warn({ err: e, lessonId: lesson.lessonId }, 'room pre-roll failed'));
     const camera = this.deps.cameras.values().next().value;
     if (lesson.preset === undefined || !camera) return;
     try {
@@ -285,6 +298,7 @@ export class LessonLoop {
       this.deps.db.prepare("DELETE FROM lesson_overrides WHERE lesson_id = ? AND kind = 'start'").run(cur.lesson.lessonId);
     })();
     this.deps.log.info({ lessonId: rec.lessonId, status, durationSec: rec.durationSec, effective: rec.effective }, 'lesson record written');
+    this.deps.roomHooks?.lessonEnded(cur.lesson.lessonId, end).catch((e: unknown) => this.deps.log.warn({ err: e, lessonId: cur.lesson.lessonId }, 'room end-of-lesson step failed'));
   }
 
   private record(

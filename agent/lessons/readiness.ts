@@ -127,6 +127,25 @@ export function camerasCheck(cameras: ReadonlyMap<string, { health(): DeviceHeal
   };
 }
 
+/**
+ * A room device other than the cameras (the microphone, the display) is there and answering, by
+ * its driver's health. A `degraded` microphone (silent in the last lesson, controls refused)
+ * fails too: a lesson recorded without sound is the failure this check exists to prevent.
+ */
+export function deviceCheck(name: string, source: { health(): DeviceHealth }, fix: string): ReadinessCheck {
+  return {
+    name,
+    timeoutMs: 1000,
+    run: async () => {
+      const h = source.health();
+      const detail = h.detail ? ` (${h.detail})` : '';
+      if (h.status === 'ok') return [];
+      if (h.status === 'degraded' && h.kind !== 'microphone') return [];
+      return [`${h.kind} ${h.id}: ${h.status}${detail}; ${fix}`];
+    },
+  };
+}
+
 /** The MQTT link to the platform is up (a lesson without it is still recorded and reported later). */
 export function brokerCheck(linkConnected: () => boolean): ReadinessCheck {
   return {
@@ -399,12 +418,16 @@ export interface StandardCheckDeps {
   /** Whether lessons have pipelines at all (default: whether `media` is given). */
   mediaConfigured?: boolean;
   deviceId: string;
+  microphone?: { health(): DeviceHealth };
+  display?: { health(): DeviceHealth };
 }
 
 /** The checks run before every lesson, in the order their results are listed. */
 export function standardReadinessChecks(deps: StandardCheckDeps): ReadinessCheck[] {
   return [
     camerasCheck(deps.cameras),
+    ...(deps.microphone ? [deviceCheck('microphone', deps.microphone, 'check its USB cable and mute switch (lectern mic info)')] : []),
+    ...(deps.display ? [deviceCheck('display', deps.display, 'check its power and RS-232 cable (lectern display power status)')] : []),
     brokerCheck(deps.linkConnected),
     diskCheck(deps.dataDir, deps.lessonBitrateKbps),
     clockCheck(deps.clockSynced),

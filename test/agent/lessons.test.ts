@@ -15,7 +15,11 @@ import { createCameras } from '../../drivers/visca/config.js';
 import type { Camera } from '../../drivers/visca/camera.js';
 import { tempDir, waitUntil } from '../support/tmp.js';
 import { SrtReceiver, freeUdpPort, haveGst } from '../support/media.js';
-import { encoderCheck, standardReadinessChecks, type CheckOutcome, type ReadinessCheck } from '../../agent/lessons/readiness.js';
+import { DisplayLessonHooks } from '../../drivers/display/hooks.js';
+import { DisplaySimulator } from '../../drivers/display/simulator.js';
+import { nextLessonAfter } from '../../agent/timetable/resolve.js';
+import { ptyRig } from '../drivers/display/helpers.js';
+import { deviceCheck, encoderCheck, standardReadinessChecks, type CheckOutcome, type ReadinessCheck } from '../../agent/lessons/readiness.js';
 import { resolveMediaConfig, type H264EncoderName, type MediaConfig } from '../../pipelines/config.js';
 import dgram from 'node:dgram';
 import { join } from 'node:path';
@@ -421,5 +425,45 @@ describe('readiness checks before the lesson (real GStreamer, a real SRT listene
     expect(hungAborted).toBe(true);
     // Published, but the heartbeat no longer shows it: the lesson is live.
     expect(r.loop.readiness()).toBeNull();
+  });
+});
+
+describe('the room display through the lesson loop (real driver, simulated panel on a pty)', () => {
+  it('powers on and selects the lesson input at pre-roll; powers off after the last lesson of the day', async () => {
+    const panel = await ptyRig({ profile: 'samsung-mdc', id: 1, power: 'off', input: 'dp' }, { lessonInput: 'hdmi1' });
+    try {
+      await panel.display.start();
+      // Monday's timetable: periods 1-3 back to back; period 3 (09:30-10:10) is the day's last.
+      const hooks = new DisplayLessonHooks({
+        display: panel.display,
+        lessonInput: 'hdmi1',
+        powerOffAfterLastLesson: true,
+        nextLessonStart: (after) => nextLessonAfter(TIMETABLE, after, DEVICE)?.start,
+        timeZone: () => ZONE,
+      });
+      const r = rig(at('07:57:00'), undefined, new Map(), { roomHooks: hooks });
+      const hdmi1 = new DisplaySimulator({ profile: 'samsung-mdc', input: 'hdmi1' }).inputCode;
+      await run(r, at('07:58:05'));
+      await waitUntil(() => panel.sim.power === 'on' && panel.sim.inputCode === hdmi1, 'the panel on, on the lesson input', 20_000);
+      // After the first lesson another follows: the panel stays on.
+      await run(r, at('08:41:00'));
+      await new Promise((res) => setTimeout(res, 500));
+      expect(panel.sim.power).toBe('on');
+      await run(r, at('10:11:00'));
+      await waitUntil(() => panel.sim.power === 'off', 'the panel off after the last lesson', 20_000);
+      expect(records(r.db).map((x) => x.entryId)).toEqual(['mon-1-math', 'mon-2-chinese', 'mon-3-english']);
+      hooks.close();
+    } finally {
+      await panel.close();
+    }
+  });
+
+  it('the readiness check fails for a display that does not answer and for a silent microphone, naming the fix', async () => {
+    const check = deviceCheck('display', { health: () => ({ kind: 'display', id: 'panel', status: 'fault', detail: 'no reply' }) }, 'check its power');
+    expect(await check.run({ signal: new AbortController().signal, lesson: undefined as never })).toEqual(['display panel: fault (no reply); check its power']);
+    const ok = deviceCheck('display', { health: () => ({ kind: 'display', id: 'panel', status: 'degraded' }) }, 'x');
+    expect(await ok.run({ signal: new AbortController().signal, lesson: undefined as never })).toEqual([]);
+    const mic = deviceCheck('microphone', { health: () => ({ kind: 'microphone', id: 'array', status: 'degraded', detail: 'silent during the lesson' }) }, 'check the mute switch');
+    expect(await mic.run({ signal: new AbortController().signal, lesson: undefined as never })).toEqual(['microphone array: degraded (silent during the lesson); check the mute switch']);
   });
 });
