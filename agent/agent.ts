@@ -181,6 +181,7 @@ export class Agent {
           };
         },
         lessonStop: async (body) => ({ ...(await lessons.stopLesson(typeof body.lessonId === 'string' ? body.lessonId : undefined)) }),
+        logs: async (lines) => ({ lines: this.opts.logRing?.tail(lines) ?? [] }),
       },
       log.child({ module: 'control' }),
     );

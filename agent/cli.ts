@@ -10,6 +10,7 @@ import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
 import { registerPipelineCommands } from '../pipelines/cli.js';
+import { registerProvisioningCommands } from '../provisioning/cli.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerSimCamera(sim);
   registerCameraCommands(program);
   registerPipelineCommands(program);
+  registerProvisioningCommands(program);
   return program;
 }
 

@@ -26,6 +26,8 @@ packages=(
   build-essential python3 libudev-dev libusb-1.0-0
   # clock and certificate checks used by `lectern doctor`
   openssl ca-certificates
+  # a real terminal for the test of `lectern provision`'s interactive prompts
+  tmux
 )
 
 missing=()
