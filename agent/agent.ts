@@ -248,6 +248,7 @@ export class Agent {
         lessonStop: async (body) => ({ ...(await lessons.stopLesson(typeof body.lessonId === 'string' ? body.lessonId : undefined)) }),
         // `lectern timetable apply`: the same receiver as the platform's retained timetable.
         timetableApply: async (payload) => ({ ...receiver.receive(payload) }),
+        logs: async (lines) => ({ lines: this.opts.logRing?.tail(lines) ?? [] }),
       },
       log.child({ module: 'control' }),
     );

@@ -13,6 +13,7 @@ import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.
 import { registerDisplayCommands, registerSimDisplay } from '../drivers/display/cli.js';
 import { registerPipelineCommands } from '../pipelines/cli.js';
 import { registerMicCommands } from '../drivers/mic/cli.js';
+import { registerProvisioningCommands } from '../provisioning/cli.js';
 
 export function buildProgram(): Command {
   const program = new Command('lectern')
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDisplayCommands(program);
   registerPipelineCommands(program);
   registerMicCommands(program);
+  registerProvisioningCommands(program);
   return program;
 }
 

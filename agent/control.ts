@@ -14,6 +14,8 @@ export interface ControlHandlers {
   lessonStop(body: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** A timetable file's bytes, exactly as read, for the same receiver the platform's copy goes through. */
   timetableApply(payload: Buffer): Promise<Record<string, unknown>>;
+  /** The last `lines` log lines the agent kept in memory (for support bundles without journald). */
+  logs?(lines: number): Promise<Record<string, unknown>>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -72,6 +74,9 @@ export class ControlServer {
       if (req.method === 'GET' && req.url === '/status') result = await this.handlers.status();
       else if (req.method === 'POST' && req.url === '/lesson/start') result = await this.handlers.lessonStart(body);
       else if (req.method === 'POST' && req.url === '/lesson/stop') result = await this.handlers.lessonStop(body);
+      else if (req.method === 'GET' && /^\/logs(\?lines=\d{1,4})?$/.test(req.url ?? '') && this.handlers.logs) {
+        result = await this.handlers.logs(Math.min(2000, Number(/lines=(\d+)/.exec(req.url ?? '')?.[1] ?? 500)));
+      }
       else throw new CommandError('unknown-command', `no such control request: ${req.method ?? ''} ${req.url ?? ''}`);
       send(res, 200, result);
     } catch (e) {

@@ -58,6 +58,8 @@ export interface PipelineSpec {
   description: string;
   /** The names of the elements the description creates. */
   elements: string[];
+  /** The element factories it uses (`x264enc`, `srtsink`…): what must be installed to run it. */
+  factories: string[];
   /**
    * Whether one native pipeline can be played again after a stop. Not when a demuxer or
    * rtspsrc adds pads at run time: the parser links those once, when they first appear, so a
@@ -436,7 +438,8 @@ const DYNAMIC_PADS = new Set(['tsdemux', 'flvdemux', 'rtspsrc', 'decodebin', 'ur
 
 function spec(id: PipelineId, purpose: string, chains: Chain[]): PipelineSpec {
   const reusable = !chains.some((c) => c.some((n) => n.kind === 'element' && DYNAMIC_PADS.has(n.factory)));
-  return { id, purpose, description: render(chains), elements: elementNames(chains), reusable };
+  const factories = [...new Set(chains.flatMap((c) => c.flatMap((n) => (n.kind === 'element' ? [n.factory] : []))))];
+  return { id, purpose, description: render(chains), elements: elementNames(chains), factories, reusable };
 }
 
 /**

@@ -28,6 +28,8 @@ packages=(
   openssl ca-certificates
   # cec-ctl: drives an interactive display over HDMI-CEC (power, input) where no RS-232 is wired
   v4l-utils
+  # a real terminal for the test of `lectern provision`'s interactive prompts
+  tmux
 )
 
 missing=()
