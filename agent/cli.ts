@@ -6,6 +6,7 @@ import { registerAgentCommand } from './cli/agent.js';
 import { registerConfigCommands } from './cli/config.js';
 import { registerLessonsCommands } from './cli/lessons.js';
 import { registerLessonCommands } from './cli/lesson.js';
+import { registerUploadsCommands } from './cli/uploads.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerLessonsCommands(program);
   registerLessonCommands(program);
+  registerUploadsCommands(program);
   const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, uplink)');
   registerSimUplink(sim);
   registerSimCamera(sim);

@@ -11,6 +11,8 @@ export interface ControlHandlers {
   status(): Promise<Record<string, unknown>>;
   lessonStart(body: Record<string, unknown>): Promise<Record<string, unknown>>;
   lessonStop(body: Record<string, unknown>): Promise<Record<string, unknown>>;
+  uploads?(): Promise<Record<string, unknown>>;
+  uploadsRetry?(): Promise<Record<string, unknown>>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -63,11 +65,13 @@ export class ControlServer {
       if (req.method === 'GET' && req.url === '/status') result = await this.handlers.status();
       else if (req.method === 'POST' && req.url === '/lesson/start') result = await this.handlers.lessonStart(body);
       else if (req.method === 'POST' && req.url === '/lesson/stop') result = await this.handlers.lessonStop(body);
+      else if (req.method === 'GET' && req.url === '/uploads' && this.handlers.uploads) result = await this.handlers.uploads();
+      else if (req.method === 'POST' && req.url === '/uploads/retry' && this.handlers.uploadsRetry) result = await this.handlers.uploadsRetry();
       else throw new CommandError('unknown-command', `no such control request: ${req.method ?? ''} ${req.url ?? ''}`);
       send(res, 200, result);
     } catch (e) {
       const code = e instanceof CommandError ? e.code : 'internal';
-      const status = code === 'conflict' ? 409 : code === 'bad-request' ? 400 : code === 'unknown-command' ? 404 : 500;
+      const status = code === 'conflict' ? 409 : code === 'bad-request' ? 400 : code === 'unknown-command' ? 404 : code === 'device-error' ? 503 : 500;
       send(res, status, { error: { code, message: errorMessage(e) } });
     }
   }

@@ -17,7 +17,15 @@ import type { LessonMedia, MediaLessonInfo, MediaSession, RecordingSummary } fro
  */
 export class GstLessonMedia implements LessonMedia {
   constructor(
-    private readonly deps: { config: MediaConfig; deviceId: string; log: Logger; events: EventPublisher; runDir: string },
+    private readonly deps: {
+      config: MediaConfig;
+      deviceId: string;
+      log: Logger;
+      events: EventPublisher;
+      runDir: string;
+      /** Each finalised segment, as it closes (the recording cache takes it in). */
+      onSegmentClosed?: (lessonId: string, location: string, durationNs: number | undefined) => void;
+    },
   ) {}
 
   async start(info: MediaLessonInfo): Promise<MediaSession> {
@@ -50,7 +58,9 @@ export class GstLessonMedia implements LessonMedia {
     const wire = (p: LessonMediaProcess): void => {
       watch(p);
       p.on('segment', (s) => {
-        if (s.kind === 'closed') closed.push(s);
+        if (s.kind !== 'closed') return;
+        closed.push(s);
+        this.deps.onSegmentClosed?.(info.lessonId, s.location, s.durationNs);
       });
       p.on('stream.failed', (e) =>
         events.emit({

@@ -37,12 +37,22 @@ export interface LessonLoopDeps {
   cameras: ReadonlyMap<string, Camera>;
   /** The pipelines; absent until the media part is configured (lessons then run unrecorded). */
   media?: LessonMedia;
+  /** The recording cache: told when a lesson's recording is final; checks the disk holds a lesson. */
+  recordings?: LessonRecordings;
   linkConnected(): boolean;
   /** Whether the system clock is NTP-synchronised; 'unknown' where that cannot be told. */
   clockSynced(): Promise<'yes' | 'no' | 'unknown'>;
   formatTs(d: Date): string;
   timeZone(): string;
   settings: LessonLoopSettings;
+}
+
+/** What the lesson loop needs from the recording cache and uploader. */
+export interface LessonRecordings {
+  /** The lesson has ended and its pipelines are stopped: its segments are final. */
+  lessonEnded(lessonId: string): Promise<void>;
+  /** Why the disk cannot hold `neededBytes` more even after eviction; null when it can. */
+  diskProblem(neededBytes: number): Promise<string | null>;
 }
 
 /** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
@@ -266,6 +276,9 @@ export class LessonLoop {
       this.deps.db.prepare("DELETE FROM lesson_overrides WHERE lesson_id = ? AND kind = 'start'").run(cur.lesson.lessonId);
     })();
     this.deps.log.info({ lessonId: rec.lessonId, status, durationSec: rec.durationSec, effective: rec.effective }, 'lesson record written');
+    await this.deps.recordings
+      ?.lessonEnded(cur.lesson.lessonId)
+      .catch((e: unknown) => this.deps.log.error({ err: e, lessonId: cur.lesson.lessonId }, 'the recording cache could not take the lesson in'));
   }
 
   private record(
@@ -330,9 +343,15 @@ export class LessonLoop {
     if (!this.deps.linkConnected()) failures.push('platform broker not reachable (the lesson will be recorded and reported later)');
     checks++;
     const needed = ((this.deps.settings.lessonBitrateKbps * 1000) / 8) * ((lesson.end.getTime() - lesson.start.getTime()) / 1000);
-    const disk = await statfs(this.deps.settings.dataDir).catch(() => undefined);
-    const free = disk ? Number(disk.bavail) * Number(disk.bsize) : 0;
-    if (free < needed) failures.push(`disk: ${(free / 1e9).toFixed(1)} GB free, the lesson needs about ${(needed / 1e9).toFixed(1)} GB`);
+    if (this.deps.recordings) {
+      // The cache counts what eviction can free and what must stay (not yet uploaded).
+      const problem = await this.deps.recordings.diskProblem(needed).catch((e: unknown) => `disk: cannot be checked (${errorMessage(e)})`);
+      if (problem) failures.push(problem.slice(0, 300));
+    } else {
+      const disk = await statfs(this.deps.settings.dataDir).catch(() => undefined);
+      const free = disk ? Number(disk.bavail) * Number(disk.bsize) : 0;
+      if (free < needed) failures.push(`disk: ${(free / 1e9).toFixed(1)} GB free, the lesson needs about ${(needed / 1e9).toFixed(1)} GB`);
+    }
     const clock = await this.deps.clockSynced();
     if (clock !== 'unknown') {
       checks++;
