@@ -41,6 +41,10 @@ import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../
 
 /** Uplink bitrate assumed when checking that the disk holds a lesson. */
 const LESSON_BITRATE_KBPS = 4000;
+import { localDate } from './contract/time.js';
+import { RecordingCache } from './recordings/cache.js';
+import { Uploader, listUploads, pendingUploads } from './recordings/uploader.js';
+import { S3ObjectStore } from './recordings/store.js';
 
 export interface AgentOptions {
   config: Config;
@@ -83,6 +87,9 @@ interface Parts {
   displayHooks: DisplayLessonHooks | undefined;
   lessons: LessonLoop;
   control: ControlServer;
+  cache: RecordingCache;
+  /** Absent when no object store is configured: recordings then stay in the cache. */
+  uploader?: Uploader;
 }
 
 /**
@@ -98,6 +105,7 @@ export class Agent {
   private readonly clock: Clock;
   private loopTimer: NodeJS.Timeout | undefined;
   private lastAliveWrite = 0;
+  private lastDiskCheck = 0;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -130,6 +138,46 @@ export class Agent {
     const events = new EventPublisher({ bootId: this.bootId, topic: `${root}events`, outbox, clock: this.clock, timeZone: () => this.timeZone() });
     const ledger = new Ledger(db, outbox, `${root}lessons`);
     const timetables = new TimetableStore(db);
+    const recordingsDir = config.media?.recording?.dir ?? join(config.dataDir, 'recordings');
+    const liveLessonId = (): string | null => {
+      const now = lessons.lessonNow();
+      return now && now.state !== 'preparing' ? now.lessonId : null;
+    };
+    const cache = new RecordingCache({
+      db,
+      root: recordingsDir,
+      deviceId: config.deviceId,
+      prefix: config.uploads.prefix,
+      log: log.child({ module: 'recordings' }),
+      events,
+      clock: this.clock,
+      settings: config.cache,
+      today: () => localDate(this.clock.now(), this.timeZone()),
+      liveLessonId,
+    });
+    const u = config.uploads;
+    const uploader =
+      u.endpoint && u.bucket
+        ? new Uploader({
+            db,
+            cache,
+            store: () =>
+              new S3ObjectStore({
+                endpoint: u.endpoint!,
+                region: u.region,
+                bucket: u.bucket!,
+                accessKeyId: u.accessKeyId,
+                secretAccessKey: u.secretAccessKey,
+                forcePathStyle: u.forcePathStyle,
+                requestTimeoutSec: u.requestTimeoutSec,
+              }),
+            events,
+            log: log.child({ module: 'uploads' }),
+            clock: this.clock,
+            settings: u,
+            live: () => lessons.lessonNow()?.state === 'live',
+          })
+        : undefined;
     const cameraList = createCameras(config.cameras, { ...this.opts.cameraOptions, log: log.child({ module: 'camera' }) });
     const cameras = new Map(cameraList.map((c) => [c.id, c]));
     const display = config.display ? createDisplay(config.display, { log: log.child({ module: 'display' }) }) : undefined;
@@ -175,6 +223,12 @@ export class Agent {
             runDir: join(config.dataDir, 'run'),
             onSilence: (e) => microphone?.reportSilence(e.silent, e.levelDb, e.silent ? e.sinceMs : 0),
             audioDevice: () => microphone?.capture?.pcm,
+            onSegmentClosed: (lessonId, location, durationNs) => {
+              cache
+                .segmentClosed(lessonId, location, durationNs)
+                .then(() => uploader?.wake())
+                .catch((e: unknown) => log.error({ err: e, lessonId, location }, 'the recording cache could not take a segment in'));
+            },
           })
         : undefined);
     const lessons: LessonLoop = new LessonLoop({
@@ -198,7 +252,15 @@ export class Agent {
         deviceId: config.deviceId,
         microphone,
         display,
+        cacheProblem: (needed) => cache.problemFor(needed),
       }),
+      recordings: {
+        lessonEnded: async (lessonId) => {
+          await cache.lessonEnded(lessonId);
+          uploader?.lessonEnded();
+          await cache.checkDisk();
+        },
+      },
       linkConnected: () => link.connected,
       clockSynced,
       formatTs: (d) => this.formatTs(d),
@@ -249,6 +311,11 @@ export class Agent {
         // `lectern timetable apply`: the same receiver as the platform's retained timetable.
         timetableApply: async (payload) => ({ ...receiver.receive(payload) }),
         logs: async (lines) => ({ lines: this.opts.logRing?.tail(lines) ?? [] }),
+        uploads: async () => ({ ...(uploader ? uploader.list() : listUploads(db, 'disabled')) }),
+        uploadsRetry: async () => {
+          if (!uploader) throw new CommandError('device-error', 'no object store is configured (uploads.endpoint and uploads.bucket); recordings stay in the cache');
+          return uploader.retryNow();
+        },
       },
       log.child({ module: 'control' }),
     );
@@ -271,6 +338,7 @@ export class Agent {
       lesson: () => lessons.lessonNow(),
       stream: () => lessons.streamNow(),
       readiness: () => lessons.readiness(),
+      uploads: () => (uploader ? uploader.pending() : pendingUploads(db)),
     });
     const link: PlatformLink = new PlatformLink({
       deviceId: config.deviceId,
@@ -327,7 +395,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, display, displayHooks, lessons, control };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, display, displayHooks, lessons, control, cache, uploader };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -335,6 +403,7 @@ export class Agent {
       ledger,
       timetables,
       logRing: this.opts.logRing,
+      uploads: uploader,
       timeZone: () => this.timeZone(),
       formatTs: (d) => this.formatTs(d),
     });
@@ -360,10 +429,15 @@ export class Agent {
     // Sockets a killed media process left behind; the lesson's media starts afresh.
     rmSync(join(config.dataDir, 'run'), { recursive: true, force: true });
     mkdirSync(join(config.dataDir, 'run'), { recursive: true, mode: 0o700 });
+    // The recording cache from its files, before any pipeline writes new ones: segments the
+    // last run did not register, damaged files and manifests.
+    const leftLive = db.prepare("SELECT json_extract(lesson, '$.lessonId') FROM lesson_state WHERE id = 1").pluck().get() as string | undefined;
+    await cache.recover(leftLive ?? null).catch((e: unknown) => log.error({ err: e }, 'could not check the recording cache'));
     // The lesson left live by the last run, and the slots missed meanwhile, before anything new.
     await lessons.recover().catch((e: unknown) => log.error({ err: e }, 'could not recover the lesson state'));
     await control.start().catch((e: unknown) => log.error({ err: e }, 'local control socket not available (lectern lesson/status will not reach this agent)'));
     link.start();
+    uploader?.start();
     this.scheduleTick(0);
     log.info(
       { deviceId: config.deviceId, bootId: this.bootId, dataDir: config.dataDir, broker: config.platform.mqttUrl, version: agentVersion() },
@@ -379,6 +453,7 @@ export class Agent {
     parts.watch.stop();
     parts.heartbeat.stop();
     await parts.control.stop();
+    await parts.uploader?.stop();
     await parts.lessons.shutdown();
     await parts.link.stop();
     await Promise.all([...parts.cameras.values()].map((c) => c.stop().catch(() => undefined)));
@@ -421,6 +496,11 @@ export class Agent {
       this.lastAliveWrite = now.getTime();
     }
     await parts.lessons.tick();
+    // Eviction and the disk.low check: twice a minute is plenty for a disk filling at a few Mbit/s.
+    if (now.getTime() - this.lastDiskCheck >= 30_000 || now.getTime() < this.lastDiskCheck) {
+      this.lastDiskCheck = now.getTime();
+      await parts.cache.checkDisk().catch((e: unknown) => this.opts.log.error({ err: e }, 'recording cache check failed'));
+    }
   }
 
   private birth(): StatusMessage {

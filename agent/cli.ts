@@ -7,6 +7,7 @@ import { registerConfigCommands } from './cli/config.js';
 import { registerLessonsCommands } from './cli/lessons.js';
 import { registerLessonCommands } from './cli/lesson.js';
 import { registerTimetableCommands } from './cli/timetable.js';
+import { registerUploadsCommands } from './cli/uploads.js';
 import { agentVersion } from './version.js';
 import { registerSimUplink } from '../drivers/uplink/cli.js';
 import { registerCameraCommands, registerSimCamera } from '../drivers/visca/cli.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerLessonsCommands(program);
   registerLessonCommands(program);
   registerTimetableCommands(program);
+  registerUploadsCommands(program);
   const sim = program.command('sim').description('simulators for a classroom kit without hardware (cameras, display, uplink)');
   registerSimUplink(sim);
   registerSimCamera(sim);

@@ -1,5 +1,5 @@
 import type { CommandDispatcher } from './commands.js';
-import { CommandError, notYetAvailable } from './commands.js';
+import { CommandError } from './commands.js';
 import type { HealthCollector } from './health.js';
 import type { Ledger, GroupBy } from './ledger.js';
 import type { TimetableStore } from './timetable/store.js';
@@ -19,6 +19,8 @@ export interface CommandContext {
   ledger: Ledger;
   timetables: TimetableStore;
   logRing?: LogRing;
+  /** The uploader; absent when no object store is configured. */
+  uploads?: { retryNow(): { queued: number } };
   timeZone(): string;
   formatTs(d: Date): string;
 }
@@ -134,6 +136,11 @@ export function registerCommands(d: CommandDispatcher, ctx: CommandContext): voi
   });
   d.register('uploads.retry', {
     args: NONE,
-    run: notYetAvailable('recording upload (uploads.retry)', 'the lesson cache and upload, issue #8'),
+    run: async () => {
+      if (!ctx.uploads) {
+        throw new CommandError('device-error', 'no object store is configured on this device (uploads.endpoint, uploads.bucket); recordings stay in its cache');
+      }
+      return { ...ctx.uploads.retryNow() };
+    },
   });
 }

@@ -16,6 +16,8 @@ export interface ControlHandlers {
   timetableApply(payload: Buffer): Promise<Record<string, unknown>>;
   /** The last `lines` log lines the agent kept in memory (for support bundles without journald). */
   logs?(lines: number): Promise<Record<string, unknown>>;
+  uploads?(): Promise<Record<string, unknown>>;
+  uploadsRetry?(): Promise<Record<string, unknown>>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -77,11 +79,13 @@ export class ControlServer {
       else if (req.method === 'GET' && /^\/logs(\?lines=\d{1,4})?$/.test(req.url ?? '') && this.handlers.logs) {
         result = await this.handlers.logs(Math.min(2000, Number(/lines=(\d+)/.exec(req.url ?? '')?.[1] ?? 500)));
       }
+      else if (req.method === 'GET' && req.url === '/uploads' && this.handlers.uploads) result = await this.handlers.uploads();
+      else if (req.method === 'POST' && req.url === '/uploads/retry' && this.handlers.uploadsRetry) result = await this.handlers.uploadsRetry();
       else throw new CommandError('unknown-command', `no such control request: ${req.method ?? ''} ${req.url ?? ''}`);
       send(res, 200, result);
     } catch (e) {
       const code = e instanceof CommandError ? e.code : 'internal';
-      const status = code === 'conflict' ? 409 : code === 'bad-request' ? 400 : code === 'unknown-command' ? 404 : 500;
+      const status = code === 'conflict' ? 409 : code === 'bad-request' ? 400 : code === 'unknown-command' ? 404 : code === 'device-error' ? 503 : 500;
       send(res, status, { error: { code, message: errorMessage(e) } });
     }
   }

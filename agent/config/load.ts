@@ -70,6 +70,7 @@ export function validateConfigObject(input: unknown, source: string): Config {
       problems.push(`/platform/${field}: cannot read "${path}" (${errorMessage(e)})`);
     }
   }
+  problems.push(...checkUploads(config));
   if (config.media) {
     try {
       resolveMediaConfig(config.media, 'media settings', config.deviceId);
@@ -84,6 +85,28 @@ export function validateConfigObject(input: unknown, source: string): Config {
   if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
   config.dataDir = resolve(config.dataDir);
   return config;
+}
+
+/** The upload settings' cross-field rules. */
+function checkUploads(config: Config): string[] {
+  const u = config.uploads;
+  const problems: string[] = [];
+  if (u.endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(u.endpoint);
+    } catch {
+      problems.push(`/uploads/endpoint: "${u.endpoint}" is not a URL (expected https://host[:port])`);
+    }
+    if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`/uploads/endpoint: scheme "${url.protocol}" is not http: or https:`);
+    if (url && (url.username || url.password)) problems.push('/uploads/endpoint: put credentials in accessKeyId and secretAccessKey, not in the URL');
+    if (u.bucket === undefined) problems.push('/uploads/bucket: an endpoint needs a bucket');
+  } else if (u.bucket !== undefined) {
+    problems.push('/uploads/endpoint: a bucket needs an endpoint');
+  }
+  if (Boolean(u.accessKeyId) !== Boolean(u.secretAccessKey)) problems.push('/uploads/accessKeyId, /uploads/secretAccessKey: give both or neither');
+  if (u.retryMaxSec < u.retryMinSec) problems.push('/uploads/retryMaxSec: must not be less than retryMinSec');
+  return problems;
 }
 
 /** Reads and parses a config file; a JSON syntax error names the line and column. */
@@ -148,5 +171,7 @@ export function loadConfig(opts: { file?: string; simulate?: boolean; overrides?
 export function redactConfig(config: Config): Config {
   const platform = { ...config.platform };
   if (platform.password) platform.password = '[hidden]';
-  return { ...config, platform };
+  const uploads = { ...config.uploads };
+  if (uploads.secretAccessKey) uploads.secretAccessKey = '[hidden]';
+  return { ...config, platform, uploads };
 }

@@ -54,6 +54,45 @@ export interface DeviceHealthConfig {
   debounceSec: number;
 }
 
+export interface UploadsConfig {
+  /** The platform's S3-compatible object store, `https://host[:port]`; without it nothing is uploaded (recordings stay cached). */
+  endpoint?: string;
+  region: string;
+  bucket?: string;
+  /** Object keys are `<prefix>/<deviceId>/<date>/<lesson>/seg-00001.ts` (and `manifest.json`). */
+  prefix: string;
+  accessKeyId?: string;
+  /** Never logged; `lectern config show` prints it as [hidden]. */
+  secretAccessKey?: string;
+  /** Path-style URLs (`endpoint/bucket/key`), as MinIO and most self-hosted stores want. */
+  forcePathStyle: boolean;
+  /** Multipart part size; S3 wants at least 5 MiB for every part but the last. */
+  partSizeBytes: number;
+  /** Bandwidth cap while a lesson is live and during the spread after it (kbit/s); 0 pauses uploads then. */
+  liveKbps: number;
+  /** Bandwidth cap otherwise (kbit/s); 0 is no cap. */
+  idleKbps: number;
+  /** Uploads wait a random delay of up to this many seconds after a lesson ends (and at start-up). */
+  spreadSec: number;
+  retryMinSec: number;
+  retryMaxSec: number;
+  /** A segment the store refused outright is tried again after this (or at `uploads.retry`). */
+  failedRetrySec: number;
+  /** A request with no progress for this long is given up (and retried). */
+  requestTimeoutSec: number;
+  /** Parts sent at once when no cap applies (each holds a part in memory). */
+  concurrentParts: number;
+}
+
+export interface CacheConfig {
+  /** Most bytes the cached recordings may take. */
+  maxCacheBytes: number;
+  /** Free space to keep on the data dir's disk. */
+  minFreeBytes: number;
+  /** What one lesson is expected to take; `disk.low` is reported when the next one would not fit. */
+  lessonReserveBytes: number;
+}
+
 export interface Config {
   deviceId: string;
   school?: string;
@@ -75,12 +114,18 @@ export interface Config {
   deviceHealth: DeviceHealthConfig;
   /** The classroom display (interactive panel) on RS-232 or HDMI-CEC; none: no display control. */
   display?: DisplayConfig;
+  /** Upload of the cached recordings to the platform's object store. */
+  uploads: UploadsConfig;
+  /** Quota of the recording cache. */
+  cache: CacheConfig;
 }
 
 /** The config file as written by a person: everything with a default may be left out. */
-export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'microphone' | 'deviceHealth' | 'display'>> & {
+export type ConfigInput = Partial<Omit<Config, 'platform' | 'outbox' | 'lessons' | 'cameras' | 'media' | 'microphone' | 'deviceHealth' | 'display' | 'uploads' | 'cache'>> & {
   microphone?: MicrophoneConfigInput;
   deviceHealth?: Partial<DeviceHealthConfig>;
+  uploads?: Partial<UploadsConfig>;
+  cache?: Partial<CacheConfig>;
   media?: MediaConfigInput;
   display?: Omit<DisplayConfig, 'powerOffAfterLastLesson'> & { powerOffAfterLastLesson?: boolean };
   cameras?: CameraConfig[];
@@ -95,7 +140,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/lectern/config.json';
 export const configSchema: SchemaObject = {
   type: 'object',
   additionalProperties: false,
-  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons', 'cameras', 'deviceHealth'],
+  required: ['deviceId', 'role', 'timezone', 'dataDir', 'logLevel', 'platform', 'outbox', 'lessons', 'cameras', 'deviceHealth', 'uploads', 'cache'],
   properties: {
     deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$' },
     school: { type: 'string', maxLength: 128 },
@@ -176,5 +221,40 @@ export const configSchema: SchemaObject = {
     },
     // Cross-field rules (input codes, command table, lesson input) in drivers/display/config.ts.
     display: displayConfigSchema,
+    uploads: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['region', 'prefix', 'forcePathStyle', 'partSizeBytes', 'liveKbps', 'idleKbps', 'spreadSec', 'retryMinSec', 'retryMaxSec', 'failedRetrySec', 'requestTimeoutSec', 'concurrentParts'],
+      properties: {
+        endpoint: { type: 'string', minLength: 1, maxLength: 2048 },
+        region: { type: 'string', minLength: 1, maxLength: 64, default: 'us-east-1' },
+        bucket: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' },
+        prefix: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9/_.-]*$', default: 'recordings' },
+        accessKeyId: { type: 'string', minLength: 1, maxLength: 256 },
+        secretAccessKey: { type: 'string', minLength: 1, maxLength: 1024 },
+        forcePathStyle: { type: 'boolean', default: true },
+        partSizeBytes: { type: 'integer', minimum: 5 * 1024 * 1024, maximum: 512 * 1024 * 1024, default: 8 * 1024 * 1024 },
+        liveKbps: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 1000 },
+        idleKbps: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
+        spreadSec: { type: 'integer', minimum: 0, maximum: 3600, default: 300 },
+        retryMinSec: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 5 },
+        retryMaxSec: { type: 'number', exclusiveMinimum: 0, maximum: 86400, default: 600 },
+        failedRetrySec: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
+        requestTimeoutSec: { type: 'integer', minimum: 5, maximum: 3600, default: 120 },
+        concurrentParts: { type: 'integer', minimum: 1, maximum: 8, default: 2 },
+      },
+      default: {},
+    },
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['maxCacheBytes', 'minFreeBytes', 'lessonReserveBytes'],
+      properties: {
+        maxCacheBytes: { type: 'integer', minimum: 0, default: 32 * 1024 ** 3 },
+        minFreeBytes: { type: 'integer', minimum: 0, default: 2 * 1024 ** 3 },
+        lessonReserveBytes: { type: 'integer', minimum: 0, default: 1_500_000_000 },
+      },
+      default: {},
+    },
   },
 };

@@ -30,6 +30,8 @@ export class GstLessonMedia implements LessonMedia {
        * source without a device (card numbers change with plug order; the microphone knows its card).
        */
       audioDevice?: () => string | undefined;
+      /** Each finalised segment, as it closes (the recording cache takes it in). */
+      onSegmentClosed?: (lessonId: string, location: string, durationNs: number | undefined) => void;
     },
   ) {}
 
@@ -72,7 +74,9 @@ export class GstLessonMedia implements LessonMedia {
       watch(p);
       if (this.deps.onSilence) p.on('silence', this.deps.onSilence);
       p.on('segment', (s) => {
-        if (s.kind === 'closed') closed.push(s);
+        if (s.kind !== 'closed') return;
+        closed.push(s);
+        this.deps.onSegmentClosed?.(info.lessonId, s.location, s.durationNs);
       });
       p.on('stream.failed', (e) =>
         events.emit({

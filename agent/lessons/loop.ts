@@ -37,6 +37,8 @@ export interface LessonLoopDeps {
   cameras: ReadonlyMap<string, Camera>;
   /** The pipelines; absent until the media part is configured (lessons then run unrecorded). */
   media?: LessonMedia;
+  /** The recording cache: told when a lesson's recording is final; checks the disk holds a lesson. */
+  recordings?: LessonRecordings;
   linkConnected(): boolean;
   /** Whether the system clock is NTP-synchronised; 'unknown' where that cannot be told. */
   clockSynced(): Promise<'yes' | 'no' | 'unknown'>;
@@ -60,6 +62,12 @@ export interface LessonLoopDeps {
 export interface RoomHooks {
   preRoll(lessonId: string): Promise<unknown>;
   lessonEnded(lessonId: string, end: Date): Promise<unknown>;
+}
+
+/** What the lesson loop tells the recording cache and uploader. */
+export interface LessonRecordings {
+  /** The lesson has ended and its pipelines are stopped: its segments are final. */
+  lessonEnded(lessonId: string): Promise<void>;
 }
 
 /** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
@@ -298,6 +306,9 @@ export class LessonLoop {
       this.deps.db.prepare("DELETE FROM lesson_overrides WHERE lesson_id = ? AND kind = 'start'").run(cur.lesson.lessonId);
     })();
     this.deps.log.info({ lessonId: rec.lessonId, status, durationSec: rec.durationSec, effective: rec.effective }, 'lesson record written');
+    await this.deps.recordings
+      ?.lessonEnded(cur.lesson.lessonId)
+      .catch((e: unknown) => this.deps.log.error({ err: e, lessonId: cur.lesson.lessonId }, 'the recording cache could not take the lesson in'));
     this.deps.roomHooks?.lessonEnded(cur.lesson.lessonId, end).catch((e: unknown) => this.deps.log.warn({ err: e, lessonId: cur.lesson.lessonId }, 'room end-of-lesson step failed'));
   }
 

@@ -156,12 +156,17 @@ export function brokerCheck(linkConnected: () => boolean): ReadinessCheck {
 }
 
 /** The data dir's disk holds the lesson's recording at the given bitrate. */
-export function diskCheck(dataDir: string, bitrateKbps: number): ReadinessCheck {
+export function diskCheck(dataDir: string, bitrateKbps: number, cacheProblem?: (neededBytes: number) => Promise<string | null>): ReadinessCheck {
   return {
     name: 'disk',
     timeoutMs: 5000,
     run: async ({ lesson }) => {
       const needed = ((bitrateKbps * 1000) / 8) * ((lesson.end.getTime() - lesson.start.getTime()) / 1000);
+      // The recording cache counts what eviction can free and what must stay (not yet uploaded).
+      if (cacheProblem) {
+        const problem = await cacheProblem(needed);
+        return problem ? [`${problem}; upload or free space before the lesson (lectern uploads list)`] : [];
+      }
       const disk = await statfs(dataDir).catch(() => undefined);
       if (!disk) return [`disk: cannot read the free space of ${dataDir}; check that the data dir exists and is mounted`];
       const free = Number(disk.bavail) * Number(disk.bsize);
@@ -420,6 +425,8 @@ export interface StandardCheckDeps {
   deviceId: string;
   microphone?: { health(): DeviceHealth };
   display?: { health(): DeviceHealth };
+  /** The recording cache's view of the disk (quota, what may be evicted); plain free space without it. */
+  cacheProblem?: (neededBytes: number) => Promise<string | null>;
 }
 
 /** The checks run before every lesson, in the order their results are listed. */
@@ -429,7 +436,7 @@ export function standardReadinessChecks(deps: StandardCheckDeps): ReadinessCheck
     ...(deps.microphone ? [deviceCheck('microphone', deps.microphone, 'check its USB cable and mute switch (lectern mic info)')] : []),
     ...(deps.display ? [deviceCheck('display', deps.display, 'check its power and RS-232 cable (lectern display power status)')] : []),
     brokerCheck(deps.linkConnected),
-    diskCheck(deps.dataDir, deps.lessonBitrateKbps),
+    diskCheck(deps.dataDir, deps.lessonBitrateKbps, deps.cacheProblem),
     clockCheck(deps.clockSynced),
     mediaConfiguredCheck(deps.mediaConfigured ?? deps.media !== undefined),
     ...(deps.media

@@ -79,4 +79,49 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'recording cache and uploads',
+    sql: `
+      CREATE TABLE recording_lessons (
+        lesson_id TEXT PRIMARY KEY,
+        dir TEXT NOT NULL UNIQUE,
+        date TEXT NOT NULL,
+        ended_at TEXT,
+        manifest_key TEXT NOT NULL,
+        manifest_uploaded_at TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE recording_segments (
+        lesson_id TEXT NOT NULL REFERENCES recording_lessons(lesson_id),
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        file_bytes INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        duration_sec REAL,
+        condition TEXT NOT NULL,
+        object_key TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'failed', 'uploaded', 'skipped', 'evicted')),
+        upload_id TEXT,
+        part_size INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        uploaded_at TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (lesson_id, idx)
+      );
+      CREATE INDEX recording_segments_state ON recording_segments(state, created_at);
+      CREATE TABLE recording_parts (
+        lesson_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        PRIMARY KEY (lesson_id, idx, upload_id, part_number)
+      );
+    `,
+  },
 ];

@@ -92,10 +92,10 @@ describe('commands', () => {
     expect(envelope.error!.message).toMatch(/\/args: must be object/);
   });
 
-  it('subsystems that land later answer device-error saying so', async () => {
+  it('uploads.retry without an object store configured answers device-error naming the settings', async () => {
     const r = await platform.reply(DEVICE, 'uploads.retry', { requestId: 'later-1' });
     expect(r).toMatchObject({ ok: false, error: { code: 'device-error' } });
-    expect(r.error!.message).toMatch(/not available in this version.*issue #8/);
+    expect(r.error!.message).toMatch(/no object store is configured.*uploads\.endpoint/);
   });
 
   it('lessons.count and lessons.list are answered from the ledger', async () => {
