@@ -259,6 +259,7 @@ export class Agent {
           await cache.lessonEnded(lessonId);
           uploader?.lessonEnded();
           await cache.checkDisk();
+          return cache.summary(lessonId);
         },
       },
       linkConnected: () => link.connected,

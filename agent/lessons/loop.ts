@@ -66,8 +66,11 @@ export interface RoomHooks {
 
 /** What the lesson loop tells the recording cache and uploader. */
 export interface LessonRecordings {
-  /** The lesson has ended and its pipelines are stopped: its segments are final. */
-  lessonEnded(lessonId: string): Promise<void>;
+  /**
+   * The lesson has ended and its pipelines are stopped: its segments are final. Returns the
+   * whole lesson's recording as cached (undefined when the lesson recorded nothing).
+   */
+  lessonEnded(lessonId: string): Promise<RecordingSummary | undefined>;
 }
 
 /** The lesson the room is live with, as kept in SQLite so that a restart continues it. */
@@ -299,6 +302,13 @@ export class LessonLoop {
         return NO_RECORDING;
       });
     }
+    // The cache takes the lesson's folder in (every segment, from before a restart too) and
+    // sums the whole recording up: the record counts all of it, not just this run's part.
+    const cached = await this.deps.recordings?.lessonEnded(cur.lesson.lessonId).catch((e: unknown) => {
+      this.deps.log.error({ err: e, lessonId: cur.lesson.lessonId }, 'the recording cache could not take the lesson in');
+      return undefined;
+    });
+    if (cached && cached.segments >= recording.segments) recording = cached;
     const rec = this.record(cur.lesson, status, cur.actualStart, end, cur.liveMs, streamUpMs, cur.interruptions, recording);
     this.deps.db.transaction(() => {
       this.deps.ledger.record(rec, this.deps.formatTs(end));
@@ -306,9 +316,6 @@ export class LessonLoop {
       this.deps.db.prepare("DELETE FROM lesson_overrides WHERE lesson_id = ? AND kind = 'start'").run(cur.lesson.lessonId);
     })();
     this.deps.log.info({ lessonId: rec.lessonId, status, durationSec: rec.durationSec, effective: rec.effective }, 'lesson record written');
-    await this.deps.recordings
-      ?.lessonEnded(cur.lesson.lessonId)
-      .catch((e: unknown) => this.deps.log.error({ err: e, lessonId: cur.lesson.lessonId }, 'the recording cache could not take the lesson in'));
     this.deps.roomHooks?.lessonEnded(cur.lesson.lessonId, end).catch((e: unknown) => this.deps.log.warn({ err: e, lessonId: cur.lesson.lessonId }, 'room end-of-lesson step failed'));
   }
 

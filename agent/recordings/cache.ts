@@ -1,3 +1,4 @@
+import type { RecordingSummary } from '../lessons/media.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
@@ -342,6 +343,25 @@ export class RecordingCache {
     };
     if (rebuilt) m.rebuiltAt = m.updatedAt;
     return m;
+  }
+
+  /**
+   * The lesson's recording for its class-hour record: the segments with content (whole, or cut
+   * and readable up to the cut), their bytes, duration and sha256; undefined when the cache has
+   * no recording of it.
+   */
+  summary(lessonId: string): RecordingSummary | undefined {
+    const known = this.deps.db.prepare('SELECT 1 FROM recording_lessons WHERE lesson_id = ?').get(lessonId);
+    if (!known) return undefined;
+    const rows = (this.deps.db.prepare('SELECT * FROM recording_segments WHERE lesson_id = ? ORDER BY idx').all(lessonId) as SegmentRow[]).filter(
+      (r) => r.bytes > 0 && r.condition !== 'missing' && r.condition !== 'empty',
+    );
+    return {
+      segments: rows.length,
+      bytes: rows.reduce((n, r) => n + r.bytes, 0),
+      durationSec: Math.round(rows.reduce((n, r) => n + (r.duration_sec ?? 0), 0)),
+      sha256: rows.map((r) => r.sha256),
+    };
   }
 
   /** Writes the lesson's manifest into its folder (atomically) and returns it. */
