@@ -8,6 +8,8 @@ import { createInterface, type Interface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { createAjv, describeErrors } from '../agent/contract/validate.js';
 import { ConfigError, errorMessage } from '../agent/errors.js';
+import { INPUT_NAME_PATTERN } from '../drivers/display/protocol.js';
+import { microphoneConfigSchema, type MicControlsConfig } from '../drivers/mic/config.js';
 
 export interface ProvisionAnswers {
   deviceId?: string;
@@ -36,7 +38,17 @@ export interface ProvisionAnswers {
   uplinkUrl?: string;
   /** Where a listening room plays the lecture room from. */
   listenUrl?: string;
+  /** The display input lessons show (`hdmi1`); default: the input the panel shows now. */
+  displayInput?: string;
+  /** Switch the display off after the day's last lesson. */
+  displayPowerOff?: boolean;
+  /** Vendor controls to set on an array microphone (written to the config, applied and read back). */
+  micControls?: MicControlsConfig;
   skipCameraMove?: boolean;
+  /** Do not switch the display on or change its input. */
+  skipDisplayTest?: boolean;
+  /** Do not measure the microphone's level. */
+  skipMicLevel?: boolean;
   skipClip?: boolean;
   skipPlatform?: boolean;
 }
@@ -67,7 +79,12 @@ const answersSchema = {
     audio: str(256),
     uplinkUrl: str(2048),
     listenUrl: str(2048),
+    displayInput: { type: 'string', pattern: INPUT_NAME_PATTERN },
+    displayPowerOff: { type: 'boolean' },
+    micControls: microphoneConfigSchema.properties.controls,
     skipCameraMove: { type: 'boolean' },
+    skipDisplayTest: { type: 'boolean' },
+    skipMicLevel: { type: 'boolean' },
     skipClip: { type: 'boolean' },
     skipPlatform: { type: 'boolean' },
   },

@@ -5,7 +5,8 @@
  * cameras a config names.
  *
  * Serial probes are a list: a port is offered to each probe in turn until one recognises what is
- * on it. Only VISCA is there today; the display's RS-232 probe joins the list with its driver.
+ * on it. VISCA comes first; the display's RS-232 probe (display.ts) follows it, so a panel is
+ * looked for only on ports where no camera answered.
  */
 import { Camera, type CameraInfo } from '../drivers/visca/camera.js';
 import { PAN_MAX, PAN_MIN } from '../drivers/visca/codec.js';
@@ -15,6 +16,7 @@ import { ViscaBusError, ViscaTimeoutError } from '../drivers/visca/errors.js';
 import { BAUD_RATES, SerialTransport, type BaudRate } from '../drivers/visca/serial.js';
 import { errorMessage } from '../agent/errors.js';
 import type { SerialPortInfo } from './detect.js';
+import type { FoundDisplay } from './display.js';
 
 export interface FoundCamera {
   port: string;
@@ -32,6 +34,7 @@ export interface SerialProbeResult {
   /** One line for the checklist. */
   summary: string;
   cameras?: FoundCamera[];
+  display?: FoundDisplay;
 }
 
 /** Something that can tell whether a serial port has its kind of device on it. */

@@ -80,7 +80,11 @@ interface ProvisionCliOptions {
   audio?: string;
   uplinkUrl?: string;
   listenUrl?: string;
+  displayInput?: string;
+  displayPowerOff?: boolean;
   skipCameraMove?: boolean;
+  skipDisplayTest?: boolean;
+  skipMicLevel?: boolean;
   skipClip?: boolean;
   skipPlatform?: boolean;
   devRoot?: string;
@@ -96,6 +100,7 @@ interface DoctorCliOptions {
   requireElement?: string[];
   bandwidthMb: number;
   certWarnDays: number;
+  micSeconds: number;
   devRoot?: string;
   sysRoot?: string;
   procRoot?: string;
@@ -130,7 +135,11 @@ export function registerProvisioningCommands(program: Command): void {
       .option('--audio <source>', 'auto, test, or an ALSA capture device')
       .option('--uplink-url <url>', 'stream target template, srt://…{deviceId}… or rtmp://…')
       .option('--listen-url <url>', 'where a listening room plays the lecture from')
+      .option('--display-input <name>', 'the display input lessons show (hdmi1, hdmi2, dp…; default: the one it shows now)')
+      .option('--display-power-off', 'switch the display off after the day’s last lesson')
       .option('--skip-camera-move', 'do not move the cameras')
+      .option('--skip-display-test', 'do not switch the display on or change its input')
+      .option('--skip-mic-level', 'do not measure the microphone level')
       .option('--skip-clip', 'do not record the test clip')
       .option('--skip-platform', 'do not connect to the platform')
       .option('--clip-seconds <n>', 'length of the test clip', positiveInt('clip length', 2), 5)
@@ -157,7 +166,11 @@ export function registerProvisioningCommands(program: Command): void {
         audio: o.audio,
         uplinkUrl: o.uplinkUrl,
         listenUrl: o.listenUrl,
+        displayInput: o.displayInput,
+        displayPowerOff: o.displayPowerOff,
         skipCameraMove: o.skipCameraMove,
+        skipDisplayTest: o.skipDisplayTest,
+        skipMicLevel: o.skipMicLevel,
         skipClip: o.skipClip,
         skipPlatform: o.skipPlatform,
       };
@@ -189,14 +202,15 @@ export function registerProvisioningCommands(program: Command): void {
   rootsOptions(
     program
       .command('doctor')
-      .description('check that this kit can run a lesson: devices, pipelines, clock, disk, certificates, media server, broker, uplink')
+      .description('check that this kit can run a lesson: cameras, display, microphone, pipelines, clock, disk, certificates, media server, broker, uplink')
       .option('-c, --config <file>', 'config file', DEFAULT_CONFIG_FILE)
       .option('--json', 'print the report as JSON')
       .option('--min-free <size>', 'free disk a lesson needs (default: the stream bitrate for --lesson-minutes)', parseSize)
       .option('--lesson-minutes <n>', 'lesson length for the disk check', positiveInt('lesson length'), 45)
       .option('--require-element <names...>', 'GStreamer elements to require besides the configured pipelines’')
       .option('--bandwidth-mb <n>', 'MiB to send for the uplink measurement (0: skip)', positiveInt('size', 0), 2)
-      .option('--cert-warn-days <n>', 'warn when a certificate expires within this many days', positiveInt('days', 0), 30),
+      .option('--cert-warn-days <n>', 'warn when a certificate expires within this many days', positiveInt('days', 0), 30)
+      .option('--mic-seconds <n>', 'seconds the microphone level is measured (0: skip)', positiveInt('seconds', 0), 3),
   ).action((o: DoctorCliOptions) =>
     runAction(async () => {
       const write = o.json ? (s: string) => process.stderr.write(s) : (s: string) => process.stdout.write(s);
@@ -208,6 +222,7 @@ export function registerProvisioningCommands(program: Command): void {
         requireElements: o.requireElement ?? [],
         bandwidthBytes: o.bandwidthMb * 1048576,
         certWarnDays: o.certWarnDays,
+        levelSeconds: o.micSeconds,
         progress: progressTo(write, !o.json && Boolean(process.stdout.isTTY)),
       });
       if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -1,11 +1,14 @@
 /**
  * `lectern doctor`: can this kit run a lesson now? The provisioning checks run again on the
- * installed config, plus what only matters later: clock synchronisation, free disk for a
- * lesson's recording, every GStreamer element the configured pipelines use, certificate expiry,
- * the media server, the broker with the real credentials, and the uplink's throughput.
+ * installed config (cameras, display, microphone presence and level, media devices), plus what
+ * only matters later: clock synchronisation, free disk for a lesson's recording, every GStreamer
+ * element the configured pipelines use, certificate expiry, the media server, the broker with
+ * the real credentials, and the uplink's throughput.
  *
  * With the agent running, its devices are asked through the control socket (it holds the serial
- * ports); otherwise doctor opens them itself.
+ * ports and the microphone's vendor interface); otherwise doctor opens them itself. The
+ * microphone's level is measured either way (the agent holds the ALSA device only during a
+ * lesson; then the measurement says so and is skipped).
  */
 import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
@@ -22,9 +25,12 @@ import { resolveMediaConfig, type MediaConfig } from '../pipelines/config.js';
 import { factoryExists, probeAacEncoder, probeH264Encoders, type EncoderProbeResult } from '../pipelines/encoders.js';
 import { loadGstBinding } from '../pipelines/gst.js';
 import { resolveMediaUrl } from '../pipelines/urls.js';
+import type { UsbBus } from '../drivers/mic/usb.js';
 import { checkConfiguredCameras } from './cameras.js';
 import { checkCertificates } from './certs.js';
 import { detectAudioCapture, type SystemRoots } from './detect.js';
+import { checkConfiguredDisplay } from './display.js';
+import { checkConfiguredMicrophone, isBusy, levelOutcome, measureLevel, systemUsbBus, type LevelSource } from './microphone.js';
 import { missingElements, packageFor, requiredElements } from './media.js';
 import { checkBrokerLogin, checkMediaServer, checkUplink } from './platform.js';
 import { anyFailed, fail, pass, runSteps, skip, warn, type Progress, type Step, type StepOutcome, type StepResult } from './steps.js';
@@ -43,6 +49,12 @@ export interface DoctorOptions {
   progress?: Progress;
   /** Replaces gst-inspect-1.0 --exists (tests). */
   elementExists?: (factory: string) => Promise<boolean>;
+  /** The USB bus the microphone is looked for on (default: this machine's). */
+  usb?: UsbBus;
+  /** The capture element for the microphone level (default: alsasrc on its device). */
+  levelSource?: LevelSource;
+  /** Seconds the microphone level is measured; 0 skips it (default 3). */
+  levelSeconds?: number;
 }
 
 export interface DoctorReport {
@@ -59,6 +71,20 @@ interface Ctx {
   media?: MediaConfig;
   agent?: Record<string, unknown>;
   encoders?: EncoderProbeResult;
+}
+
+/** Device health as the agent's status reports it. */
+interface AgentDevice {
+  kind: string;
+  id: string;
+  status: string;
+  detail?: string;
+  model?: string;
+}
+
+function agentDevices(ctx: Ctx): AgentDevice[] | undefined {
+  const d = ctx.agent?.devices;
+  return Array.isArray(d) ? (d as AgentDevice[]) : undefined;
 }
 
 /** Lesson bitrate assumed for the disk check without media settings (as the lesson loop does). */
@@ -105,7 +131,7 @@ const STEPS: Step<Ctx>[] = [
       const outcomes: StepOutcome[] = [];
       const fixMissing = 'plug the camera’s USB-serial adapter back in (ls /dev/serial/by-id) or fix its path in the config';
       const fixSilent = 'check the camera’s power, its RS-232/RS-485 wiring, address and baud rate; `lectern camera --port PATH info` with the agent stopped';
-      const devices = ctx.agent?.devices as { kind: string; id: string; status: string; detail?: string; model?: string }[] | undefined;
+      const devices = agentDevices(ctx);
       if (devices) {
         for (const cam of c.cameras) {
           const d = devices.find((x) => x.kind === 'camera' && x.id === cam.id);
@@ -122,6 +148,33 @@ const STEPS: Step<Ctx>[] = [
         else outcomes.push(fail('camera-not-answering', `${r.id}: ${r.where}: ${r.error}`, fixSilent));
       }
       return outcomes;
+    },
+  },
+  {
+    id: 'display',
+    title: 'display',
+    async run(ctx) {
+      const d = ctx.config?.display;
+      if (!ctx.config) return skip('no valid config');
+      if (!d) return skip('none configured (lessons do not switch a panel)');
+      const name = d.name ?? 'panel';
+      const fixMissing =
+        d.transport === 'cec'
+          ? 'HDMI-CEC needs its device (ls /dev/cec*): check the HDMI cable and the CEC adapter, or fix display.port'
+          : 'plug the display’s USB-serial adapter back in (ls /dev/serial/by-id) or fix display.port in the config';
+      const fixSilent =
+        'check the panel has mains power, its RS-232 (or HDMI) cable, that RS-232 control is on in its menu, and its ID and baud rate match the config; `lectern display --config FILE power status` with the agent stopped';
+      const devices = agentDevices(ctx);
+      if (devices) {
+        const h = devices.find((x) => x.kind === 'display' && x.id === name);
+        if (!h) return warn(`${name}: the agent does not report it`, 'restart the agent after changing the config');
+        if (h.status === 'absent') return fail('display-missing', `${name}: absent (${h.detail ?? 'port missing'})`, fixMissing);
+        if (h.status === 'fault') return fail('display-not-answering', `${name}: fault (${h.detail ?? 'no answer'})`, fixSilent);
+        return pass(`${name}: ${h.status}${h.model ? ` (${h.model})` : ''}, as the agent reports it`);
+      }
+      const r = await checkConfiguredDisplay(d);
+      if (r.ok) return pass(`${name}: ${r.detail}`);
+      return r.missing ? fail('display-missing', `${name}: ${r.detail}`, fixMissing) : fail('display-not-answering', `${name}: ${r.detail}`, fixSilent);
     },
   },
   {
@@ -148,6 +201,39 @@ const STEPS: Step<Ctx>[] = [
             : fail('audio-device-missing', `microphone ${m.audio.device}: no such capture card (found: ${capture.map((a) => a.alsaDevice).join(', ') || 'none'})`, 'plug the USB microphone in; `arecord -l` lists cards'),
         );
       } else outcomes.push(pass(`audio source: ${m.audio.type}${m.audio.device ? ` ${m.audio.device}` : ''}`));
+      return outcomes;
+    },
+  },
+  {
+    id: 'microphone',
+    title: 'microphone',
+    async run(ctx) {
+      const c = ctx.config;
+      if (!c) return skip('no valid config');
+      const mic = c.microphone;
+      if (!mic) return skip('no USB microphone configured');
+      const fixMissing = 'plug the USB microphone back in (`lsusb` lists it) or fix microphone.match in the config (`lectern mic list` shows what is there)';
+      const outcomes: StepOutcome[] = [];
+      const devices = agentDevices(ctx);
+      const seen = devices?.find((x) => x.kind === 'microphone' && x.id === mic.id);
+      if (seen?.status === 'absent') return fail('microphone-missing', `${mic.id}: absent (${seen.detail ?? 'not on USB'})`, fixMissing);
+      const r = await checkConfiguredMicrophone(mic, ctx.opts.usb ?? systemUsbBus(ctx.opts.roots), ctx.opts.roots);
+      if (!r.ok) return fail('microphone-missing', `${mic.id}: ${r.detail}`, fixMissing);
+      if (seen?.status === 'degraded') outcomes.push(warn(`${mic.id}: ${r.detail}; the agent reports it degraded (${seen.detail ?? ''})`, 'see the agent’s log (journalctl -u lectern) for the microphone'));
+      else outcomes.push(pass(`${mic.id}: ${r.detail}`));
+      const device = r.alsaDevice;
+      if (!device) {
+        outcomes.push(fail('microphone-no-alsa', `${mic.id}: no ALSA capture device for it`, 'check snd-usb-audio is loaded (`lsmod | grep snd_usb_audio`) and `arecord -l` lists the card; replug the microphone'));
+        return outcomes;
+      }
+      const seconds = ctx.opts.levelSeconds ?? 3;
+      if (seconds <= 0) {
+        outcomes.push(skip('level: skipped as asked'));
+        return outcomes;
+      }
+      const level = await measureLevel(device, seconds, ctx.opts.levelSource);
+      if (!level.ok && isBusy(level) && ctx.agent) outcomes.push(skip(`level: ${device} is in use (a lesson is recording from it)`));
+      else outcomes.push(levelOutcome(`${mic.id} level (${device})`, level));
       return outcomes;
     },
   },

@@ -1,13 +1,16 @@
 /**
  * `lectern provision`: from a bare kit to a written, checked config in one pass.
  *
- *   1. look at the kit: serial ports and what answers on them (VISCA cameras), V4L2 video
- *      devices, ALSA capture devices, the H.264 encoders that work here;
+ *   1. look at the kit: serial ports and what answers on them (VISCA cameras, else a display
+ *      speaking Samsung MDC, LG or BenQ), whether HDMI-CEC could drive the display, V4L2 video
+ *      devices, ALSA capture devices, USB microphones, the H.264 encoders that work here;
  *   2. the technician's answers (prompts on a terminal, else the answers file and flags):
- *      device id, school, room, role, camera names, video and audio source, stream target,
- *      platform endpoint and credentials;
- *   3. test: each camera moves and comes back, a 5-second clip from the chosen sources plays,
- *      the TLS files are sound, the media server answers, the platform accepts the status birth;
+ *      device id, school, room, role, camera names, the display's lesson input, video and audio
+ *      source, stream target, platform endpoint and credentials;
+ *   3. test: each camera moves and comes back, the display switches on and shows the lesson
+ *      input, the microphone is not silent (and takes its vendor settings), a 5-second clip
+ *      from the chosen sources plays, the TLS files are sound, the media server answers, the
+ *      platform accepts the status birth;
  *   4. write the config (validated by the agent's own validator, atomically, 0600);
  *   5. print the checklist: each step passed or failed, with the fix for each failure.
  */
@@ -18,6 +21,8 @@ import { validateConfigObject } from '../agent/config/load.js';
 import type { Config, ConfigInput } from '../agent/config/schema.js';
 import { ConfigError, errorMessage } from '../agent/errors.js';
 import { silentLogger } from '../agent/log.js';
+import { displayInputs } from '../drivers/display/config.js';
+import type { UsbBus } from '../drivers/mic/usb.js';
 import { CAMERA_ID_PATTERN } from '../drivers/visca/config.js';
 import type { AacEncoderName, MediaConfig, MediaConfigInput } from '../pipelines/config.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
@@ -29,7 +34,18 @@ import { checkFoundCameraMoves, viscaSerialProbe, type FoundCamera, type SerialP
 import { checkCertificates } from './certs.js';
 import { writeConfigFile } from './config-file.js';
 import { detectAudioCapture, detectSerialPorts, detectVideoDevices, type AudioCaptureInfo, type SerialPortInfo, type SystemRoots, type VideoDeviceInfo } from './detect.js';
+import { detectCec, displayConfigFor, displaySerialProbe, lessonInputFor, testPanel, type CecInfo, type FoundDisplay } from './display.js';
 import { recordTestClip } from './media.js';
+import {
+  applyControls,
+  detectMicrophones,
+  levelOutcome,
+  measureLevel,
+  microphoneConfigFor,
+  systemUsbBus,
+  type FoundMicrophone,
+  type LevelSource,
+} from './microphone.js';
 import { checkMediaServer, checkPlatformBirth } from './platform.js';
 import { anyFailed, fail, pass, runSteps, skip, warn, type Progress, type Step, type StepOutcome, type StepResult } from './steps.js';
 
@@ -45,8 +61,16 @@ export interface ProvisionOptions {
   /** Owner of the written config when run as root (the service's user). */
   owner?: string;
   progress?: Progress;
-  /** Probes offered each serial port, in order; VISCA cameras today. */
+  /** Probes offered each serial port, in order (default: VISCA cameras, then displays). */
   serialProbes?: SerialProbe[];
+  /** The USB bus to look for microphones on (default: this machine's). */
+  usb?: UsbBus;
+  /** The capture element for the microphone level (default: alsasrc on the microphone's device). */
+  levelSource?: LevelSource;
+  /** How long the microphone level is measured (default 3 s). */
+  levelSeconds?: number;
+  /** Pause between tries of an input change the display refuses while it boots (default 2.5 s). */
+  displayInputRetryMs?: number;
 }
 
 export interface ProvisionReport {
@@ -56,8 +80,11 @@ export interface ProvisionReport {
   found: {
     serialPorts: SerialPortInfo[];
     cameras: FoundCamera[];
+    displays: FoundDisplay[];
+    cec: CecInfo | null;
     video: VideoDeviceInfo[];
     audio: AudioCaptureInfo[];
+    microphones: FoundMicrophone[];
     encoders: string[];
   };
   results: StepResult[];
@@ -69,8 +96,12 @@ interface Ctx {
   serialPorts: SerialPortInfo[];
   probed: { port: SerialPortInfo; result: SerialProbeResult }[];
   cameras: FoundCamera[];
+  displays: FoundDisplay[];
+  cec?: CecInfo;
   video: VideoDeviceInfo[];
   audio: AudioCaptureInfo[];
+  usb: UsbBus;
+  microphones: FoundMicrophone[];
   encoders?: EncoderProbeResult;
   aac?: AacEncoderName;
   input?: ConfigInput;
@@ -103,7 +134,7 @@ const DETECT: Step<Ctx>[] = [
     id: 'serial-probe',
     title: 'devices on the serial ports',
     async run(ctx) {
-      const probes = ctx.opts.serialProbes ?? [viscaSerialProbe()];
+      const probes = ctx.opts.serialProbes ?? [viscaSerialProbe(), displaySerialProbe()];
       const outcomes: StepOutcome[] = [];
       for (const port of ctx.serialPorts) {
         let found: SerialProbeResult | undefined;
@@ -119,6 +150,7 @@ const DETECT: Step<Ctx>[] = [
         if (found) {
           ctx.probed.push({ port, result: found });
           ctx.cameras.push(...(found.cameras ?? []));
+          if (found.display) ctx.displays.push(found.display);
           outcomes.push(pass(`${port.path}: ${found.summary}`, found));
         } else {
           outcomes.push(skip(`${port.path}: nothing answered${errors.length ? ` (${errors.join('; ')})` : ''}`));
@@ -134,6 +166,27 @@ const DETECT: Step<Ctx>[] = [
         );
       }
       return outcomes;
+    },
+  },
+  {
+    id: 'display',
+    title: 'display (RS-232, HDMI-CEC)',
+    async run(ctx) {
+      const cec = (ctx.cec = detectCec(ctx.opts.roots));
+      const cecNote = cec.possible
+        ? `HDMI-CEC also possible (${cec.devices.join(', ')})`
+        : `HDMI-CEC not available (${cec.program ? 'no /dev/cec* device' : 'cec-ctl not installed'})`;
+      const d = ctx.displays[0];
+      if (d) {
+        const more = ctx.displays.length > 1 ? `; also ${ctx.displays.slice(1).map((x) => `${x.model} on ${x.port}`).join(', ')} (not configured)` : '';
+        return pass(`${d.model}, ID ${d.id} on ${d.port}${more}; ${cecNote}`, { displays: ctx.displays, cec });
+      }
+      const fixSerial =
+        'connect the panel’s RS-232 port to a USB-serial adapter (a null-modem cable where the panel needs one), switch RS-232 control on in its menu, and run provision again; without it lessons run but nothing switches the panel';
+      if (cec.possible) {
+        return warn(`no panel answered on a serial port (Samsung MDC, LG, BenQ); ${cecNote}`, `${fixSerial}; or drive it over HDMI-CEC: a display section with transport "cec" (README, "Displays")`, { cec });
+      }
+      return warn(`no panel answered on a serial port (Samsung MDC, LG, BenQ at their default line settings); ${cecNote}`, fixSerial, { cec });
     },
   },
   {
@@ -156,6 +209,36 @@ const DETECT: Step<Ctx>[] = [
       if (ctx.audio.length) return pass(list, ctx.audio);
       if (ctx.answers.audio && ctx.answers.audio !== 'auto') return skip(`none found; using ${ctx.answers.audio} as answered`);
       return fail('audio-device-missing', 'no ALSA capture device', 'plug in the USB array microphone; `arecord -l` should list it');
+    },
+  },
+  {
+    id: 'microphone',
+    title: 'USB microphone',
+    async run(ctx) {
+      try {
+        ctx.microphones = await detectMicrophones(ctx.usb, ctx.opts.roots);
+      } catch (e) {
+        return warn(`USB devices cannot be listed: ${errorMessage(e)}`, 'run provision on the kit itself (as root): the microphone is found on its USB bus');
+      }
+      const answered = ctx.answers.audio !== undefined && ctx.answers.audio !== 'auto';
+      const m = ctx.microphones[0];
+      if (!m) {
+        if (answered) return skip(`no USB microphone; using ${ctx.answers.audio} as answered`);
+        return warn(
+          'no USB microphone (no known array model, no USB audio device with a capture interface)',
+          'plug the array microphone into a USB port (`lsusb` lists it); a microphone on the built-in sound card works, without vendor controls',
+        );
+      }
+      const list = ctx.microphones.map((x) => `${x.vidPid} ${x.name}${x.known ? '' : ' (plain USB microphone)'}${x.alsaDevice ? ` → ${x.alsaDevice}` : ' → no ALSA device'}`).join(', ');
+      if (!m.alsaDevice && ctx.answers.audio !== 'test') {
+        return fail(
+          'microphone-no-alsa',
+          `${list}: the kernel made no ALSA capture device for it`,
+          'check snd-usb-audio is loaded (`lsmod | grep snd_usb_audio`) and `arecord -l` lists the card; replug the microphone',
+          ctx.microphones,
+        );
+      }
+      return pass(list, ctx.microphones);
     },
   },
   {
@@ -210,6 +293,63 @@ const TEST: Step<Ctx>[] = [
         }
       }
       return outcomes;
+    },
+  },
+  {
+    id: 'display-test',
+    title: 'display switches on and shows the lesson input',
+    async run(ctx) {
+      const d = ctx.displays[0];
+      if (!d) return skip('no display found');
+      if (ctx.answers.skipDisplayTest) return skip('skipped as asked');
+      const config = displayConfigFor(d, lessonInputFor(d, ctx.answers.displayInput));
+      const where = `${d.model} on ${d.port}`;
+      let r: Awaited<ReturnType<typeof testPanel>>;
+      try {
+        r = await testPanel(config, { ...(ctx.opts.displayInputRetryMs !== undefined ? { inputRetryMs: ctx.opts.displayInputRetryMs } : {}) });
+      } catch (e) {
+        const problems = e instanceof ConfigError && e.problems.length ? e.problems.join('; ') : errorMessage(e);
+        return fail('display-test-failed', `${where}: ${problems}`, 'check the panel’s power and RS-232 cable, and that the lesson input is one of its inputs (displayInput)');
+      }
+      if (!r.ok) {
+        return fail(
+          'display-test-failed',
+          `${where}: ${r.detail}`,
+          'check the panel is not locked by its own settings (RS-232 control on, no menu open), that the lesson input exists on it (displayInput), and its power; `lectern display --port PATH --profile PROFILE --id N power status`',
+          r,
+        );
+      }
+      // Left on rather than put back: the technician is in front of it and can see that the
+      // kit's picture reaches that input, which the RS-232 answer alone cannot show.
+      return pass(`${where}: ${r.detail}; left on, so you can check the kit’s picture is on it (lessons switch it as the timetable says)`, r);
+    },
+  },
+  {
+    id: 'microphone-level',
+    title: 'microphone level',
+    async run(ctx) {
+      if (ctx.answers.skipMicLevel) return skip('skipped as asked');
+      const m = ctx.microphones[0];
+      const device = m?.alsaDevice ?? (ctx.media?.audio.type === 'alsa' ? ctx.media.audio.device : undefined);
+      if (!device) return skip(m ? `${m.name}: no ALSA capture device to listen to` : 'no microphone to listen to');
+      const r = await measureLevel(device, ctx.opts.levelSeconds ?? 3, ctx.opts.levelSource);
+      return levelOutcome(m ? `${m.name} (${device})` : device, r);
+    },
+  },
+  {
+    id: 'microphone-controls',
+    title: 'microphone vendor settings',
+    async run(ctx) {
+      const controls = ctx.answers.micControls;
+      if (!controls || Object.values(controls).every((v) => v === undefined)) return skip('none asked for (answers: micControls)');
+      const m = ctx.microphones[0];
+      if (!m) return skip('no USB microphone found');
+      if (!m.known) return warn(`${m.name} (${m.vidPid}) has no vendor controls: the settings asked for are not written to the config`, 'remove micControls from the answers, or connect the array microphone');
+      const r = await applyControls(microphoneConfigFor(m, controls), ctx.usb, ctx.opts.roots);
+      if (!r.ok) {
+        return fail('microphone-controls-failed', `${m.name}: ${r.detail}`, 'check lectern may open the microphone (the udev rule from provisioning/install.sh), replug it and run again', r);
+      }
+      return pass(`${m.name}: ${r.detail}`, r);
     },
   },
   {
@@ -323,10 +463,19 @@ async function askQuestions(p: Prompter, ctx: Ctx): Promise<ProvisionAnswers> {
     );
   }
   if (names.length) a.cameraNames = names;
+  const display = ctx.displays[0];
+  if (display) {
+    const inputs = Object.keys(displayInputs(displayConfigFor(display, undefined)));
+    a.displayInput = await p.ask(`Display input for lessons (${display.model}: ${inputs.join(', ')})`, lessonInputFor(display, a.displayInput), (x) =>
+      inputs.includes(x.trim().toLowerCase()) ? undefined : `one of: ${inputs.join(', ')}`,
+    );
+  }
   const videoDefault = a.video ?? ctx.video[0]?.path ?? 'test';
   a.video = await p.ask(`Video source (${[...ctx.video.map((v) => v.path), 'test'].join(', ')})`, videoDefault);
-  const audioDefault = a.audio ?? ctx.audio[0]?.alsaDevice ?? 'test';
-  a.audio = await p.ask(`Microphone (${[...ctx.audio.map((x) => x.alsaDevice), 'test'].join(', ')})`, audioDefault);
+  const usbMic = ctx.microphones[0]?.alsaDevice ?? undefined;
+  const audioDefault = a.audio ?? usbMic ?? ctx.audio[0]?.alsaDevice ?? 'test';
+  const audioChoices = [...new Set([...(usbMic ? [usbMic] : []), ...ctx.audio.map((x) => x.alsaDevice), 'test'])];
+  a.audio = await p.ask(`Microphone (${audioChoices.join(', ')})`, audioDefault);
   a.uplinkUrl = (await p.ask('Stream target (srt://… or rtmp://…, {deviceId} allowed; empty: none)', a.uplinkUrl ?? '', checkUrl(['srt:', 'rtmp:', 'rtmps:']))) || undefined;
   a.mqttUrl = await p.ask('Platform broker URL (mqtts://host:8883)', a.mqttUrl, checkUrl(['mqtt:', 'mqtts:', 'ws:', 'wss:']));
   a.username = (await p.ask('Broker user name (empty: none)', a.username ?? '')) || undefined;
@@ -346,7 +495,10 @@ function protocolOf(url: string): 'srt' | 'rtmp' {
   return /^rtmps?:/i.test(url) ? 'rtmp' : 'srt';
 }
 
-export function buildConfigInput(a: ProvisionAnswers, found: { cameras: FoundCamera[]; video: VideoDeviceInfo[]; audio: AudioCaptureInfo[]; encoders?: EncoderProbeResult }): ConfigInput {
+export function buildConfigInput(
+  a: ProvisionAnswers,
+  found: { cameras: FoundCamera[]; video: VideoDeviceInfo[]; audio: AudioCaptureInfo[]; encoders?: EncoderProbeResult; displays?: FoundDisplay[]; microphones?: FoundMicrophone[] },
+): ConfigInput {
   const platform: ConfigInput['platform'] = { mqttUrl: a.mqttUrl };
   for (const k of ['protocolVersion', 'username', 'password', 'caFile', 'certFile', 'keyFile', 'rejectUnauthorized'] as const) {
     if (a[k] !== undefined) (platform as Record<string, unknown>)[k] = a[k];
@@ -361,12 +513,25 @@ export function buildConfigInput(a: ProvisionAnswers, found: { cameras: FoundCam
     platform,
     cameras: found.cameras.map((c, i) => ({ id: cameraName(i, a.cameraNames), address: c.address, transport: { type: 'serial', path: c.port, baudRate: c.baudRate } })),
   };
+  const display = found.displays?.[0];
+  if (display) input.display = displayConfigFor(display, lessonInputFor(display, a.displayInput), a.displayPowerOff ?? false);
+  const mic = found.microphones?.[0];
+  // Vendor settings only for a microphone that has them (the agent would ignore them otherwise).
+  if (mic) input.microphone = microphoneConfigFor(mic, mic.known ? (a.micControls ?? {}) : {});
   const videoAnswer = a.video ?? 'auto';
   const video: MediaConfigInput['video'] | undefined =
     videoAnswer === 'test' ? { type: 'test' } : videoAnswer === 'auto' ? (found.video[0] ? { type: 'v4l2', device: found.video[0].path } : undefined) : { type: 'v4l2', device: videoAnswer };
   const audioAnswer = a.audio ?? 'auto';
   const audio: MediaConfigInput['audio'] | undefined =
-    audioAnswer === 'test' ? { type: 'test' } : audioAnswer === 'auto' ? (found.audio[0] ? { type: 'alsa', device: found.audio[0].alsaDevice } : undefined) : { type: 'alsa', device: audioAnswer };
+    audioAnswer === 'test'
+      ? { type: 'test' }
+      : audioAnswer === 'auto'
+        ? mic?.alsaDevice
+          ? { type: 'alsa', device: mic.alsaDevice }
+          : found.audio[0]
+            ? { type: 'alsa', device: found.audio[0].alsaDevice }
+            : undefined
+        : { type: 'alsa', device: audioAnswer };
   if (video && audio) {
     input.media = {
       video,
@@ -380,7 +545,7 @@ export function buildConfigInput(a: ProvisionAnswers, found: { cameras: FoundCam
 }
 
 export async function provision(opts: ProvisionOptions): Promise<ProvisionReport> {
-  const ctx: Ctx = { opts, answers: opts.answers, serialPorts: [], probed: [], cameras: [], video: [], audio: [] };
+  const ctx: Ctx = { opts, answers: opts.answers, serialPorts: [], probed: [], cameras: [], displays: [], video: [], audio: [], usb: opts.usb ?? systemUsbBus(opts.roots), microphones: [] };
   const total = DETECT.length + TEST.length;
   const offset = (by: number): Progress | undefined => (opts.progress ? (e) => opts.progress!({ ...e, index: e.index + by, total }) : undefined);
   const results: StepResult[] = await runSteps(DETECT, ctx, offset(0));
@@ -391,7 +556,16 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionReport
     ok: !anyFailed(results),
     configFile: ctx.written ?? null,
     deviceId: ctx.config?.deviceId ?? null,
-    found: { serialPorts: ctx.serialPorts, cameras: ctx.cameras, video: ctx.video, audio: ctx.audio, encoders: ctx.encoders?.usable ?? [] },
+    found: {
+      serialPorts: ctx.serialPorts,
+      cameras: ctx.cameras,
+      displays: ctx.displays,
+      cec: ctx.cec ?? null,
+      video: ctx.video,
+      audio: ctx.audio,
+      microphones: ctx.microphones,
+      encoders: ctx.encoders?.usable ?? [],
+    },
     results,
   };
 }

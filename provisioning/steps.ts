@@ -4,8 +4,8 @@
  * skipped (with why). The runner times each step, turns a thrown error into a failed result
  * (one broken check never stops the others) and reports progress, one line per step.
  *
- * New hardware (microphones, displays) adds its own steps to the lists in provision.ts and
- * doctor.ts; nothing here knows about devices.
+ * Each kind of hardware (cameras, display, microphone) has its own steps in the lists in
+ * provision.ts and doctor.ts; nothing here knows about devices.
  */
 import { errorMessage } from '../agent/errors.js';
 
@@ -20,6 +20,14 @@ export type FailureCode =
   | 'camera-missing'
   | 'camera-not-answering'
   | 'camera-move-failed'
+  | 'display-missing'
+  | 'display-not-answering'
+  | 'display-test-failed'
+  | 'microphone-missing'
+  | 'microphone-no-alsa'
+  | 'microphone-silent'
+  | 'microphone-level-failed'
+  | 'microphone-controls-failed'
   | 'video-device-missing'
   | 'audio-device-missing'
   | 'no-h264-encoder'

@@ -83,6 +83,44 @@ describe('lectern doctor', () => {
     expect(failures(report).map((f) => f.code)).toEqual(['camera-not-answering']);
   });
 
+  it('the display answers its status query (exit 0)', async () => {
+    const { code, report } = await doctor(config({ display: { transport: 'serial', port: kit.displayPort, profile: 'samsung-mdc', id: 1, lessonInput: 'hdmi1' } }), '--bandwidth-mb', '0');
+    expect(failures(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.results.find((r) => r.id === 'display')).toMatchObject({ status: 'pass', detail: `panel: Samsung MDC display on ${kit.displayPort}: power off, input hdmi2` });
+  });
+
+  it('a missing display', async () => {
+    const gone = join(kit.dev, 'serial/by-id/usb-Prolific_Technology_Inc._USB-Serial_Controller_GONE-if00-port0');
+    const { code, report, text } = await doctor(config({ display: { transport: 'serial', port: gone, profile: 'samsung-mdc' } }), '--bandwidth-mb', '0');
+    expect(code).toBe(1);
+    expect(failures(report).map((f) => f.code)).toEqual(['display-missing']);
+    expect(text).toContain(`[FAIL] display: panel: Samsung MDC display on ${gone}: serial port ${gone} is missing`);
+    expect(text).toContain('fix: plug the display’s USB-serial adapter back in');
+  });
+
+  it('a display that does not answer', async () => {
+    kit.display!.setFaults({ silent: true });
+    try {
+      const { code, report, text } = await doctor(config({ display: { transport: 'serial', port: kit.displayPort, profile: 'samsung-mdc', id: 1 } }), '--bandwidth-mb', '0');
+      expect(code).toBe(1);
+      expect(failures(report).map((f) => f.code)).toEqual(['display-not-answering']);
+      expect(text).toMatch(/\[FAIL\] display: panel: Samsung MDC display on .*: no reply to power status from display panel .* after 2 tries/);
+      expect(text).toContain('fix: check the panel has mains power, its RS-232 (or HDMI) cable');
+    } finally {
+      kit.display!.setFaults({});
+    }
+  });
+
+  it('a microphone configured on a host where it is not on USB', async () => {
+    // The CLI sees this tree's /sys, which has no USB bus: the microphone cannot be there.
+    const { code, report, text } = await doctor(config({ microphone: { id: 'array', match: { model: 'respeaker-v2' } } }), '--bandwidth-mb', '0');
+    expect(code).toBe(1);
+    expect(failures(report).map((f) => f.code)).toEqual(['microphone-missing']);
+    expect(text).toMatch(/\[FAIL\] microphone: array: USB devices cannot be listed: no USB devices can be seen on this host/);
+    expect(text).toContain('fix: plug the USB microphone back in');
+  });
+
   it('the broker unreachable', async () => {
     const port = await freePort();
     const { code, report, text } = await doctor(config({ platform: { mqttUrl: `mqtt://127.0.0.1:${port}`, connectTimeoutSec: 3 } }), '--bandwidth-mb', '1');

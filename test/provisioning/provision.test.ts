@@ -12,8 +12,9 @@ import { kitRoots, runCli, startSimKit, type SimKit } from '../support/kit.js';
 import { tempDir, waitUntil } from '../support/tmp.js';
 
 // Provisioning a simulated kit end to end: two VISCA cameras on a pty (named like an FTDI
-// adapter under /dev/serial/by-id), a test-pattern video and tone, the real x264enc and
-// gst-discoverer-1.0, and a real Mosquitto as the platform.
+// adapter under /dev/serial/by-id), a Samsung MDC panel on another, a test-pattern video and
+// tone, the real x264enc and gst-discoverer-1.0, and a real Mosquitto as the platform. The CLI
+// sees no USB bus here (the microphone tests, with a fake USB bus, are in probes.test.ts).
 let broker: Awaited<ReturnType<typeof startBroker>>;
 let kit: SimKit;
 const dir = tempDir('lectern-provision-');
@@ -40,7 +41,7 @@ async function retainedStatus(deviceId: string): Promise<Record<string, unknown>
 }
 
 describe('lectern provision (non-interactive)', () => {
-  it('finds the cameras, tests them and the platform, and writes a valid config (0600) with a JSON report', async () => {
+  it('finds the cameras and the panel, tests them and the platform, and writes a valid config (0600) with a JSON report', async () => {
     const out = join(dir.path, 'etc/config.json');
     const answers = join(dir.path, 'answers.json');
     writeFileSync(
@@ -59,17 +60,27 @@ describe('lectern provision (non-interactive)', () => {
       }),
     );
     const r = await runCli(['provision', '--json', '--answers', answers, '--out', out, '--owner', 'root', '--data-dir', join(dir.path, 'data'), '--clip-file', join(dir.path, 'clip.ts'), ...kitRoots(kit)]);
-    expect(r.stderr).toContain('[12/12] config file: ok');
+    expect(r.stderr).toContain('[17/17] config file: ok');
     const report = JSON.parse(r.stdout) as ProvisionReport;
     expect(report.results.filter((x) => x.status === 'fail')).toEqual([]);
     expect(r.code).toBe(0);
     expect(report.ok).toBe(true);
     expect(report.configFile).toBe(out);
-    expect(report.found.serialPorts.map((p) => p.path)).toEqual([kit.cameraPort]);
+    expect(report.found.serialPorts.map((p) => p.path)).toEqual([kit.cameraPort, kit.displayPort]);
     expect(report.found.cameras.map((c) => c.address)).toEqual([1, 2]);
+    // The panel was looked for only where no camera answered, and recognised by its reply.
+    expect(report.found.displays).toEqual([{ port: kit.displayPort, profile: 'samsung-mdc', id: 1, baudRate: 9600, power: 'off', input: 'hdmi2', model: 'Samsung MDC display' }]);
     expect(report.found.encoders).toContain('x264enc');
     const byId = (id: string) => report.results.filter((x) => x.id === id);
     expect(byId('camera-move').map((x) => x.status)).toEqual(['pass', 'pass']);
+    // Switched on, showing the input it showed before (no displayInput answer), and left on.
+    expect(byId('display-test')[0]!.status).toBe('pass');
+    expect(byId('display-test')[0]!.detail).toContain('switched on and showing hdmi2 (was off on hdmi2); left on');
+    expect([kit.display!.power, kit.display!.input]).toEqual(['on', 'hdmi2']);
+    // No USB bus in this tree: said so, not a failure; the level has no microphone to hear.
+    expect(byId('microphone')[0]!.status).toBe('warn');
+    expect(byId('microphone')[0]!.detail).toContain('USB devices cannot be listed');
+    expect(byId('microphone-level')[0]!.status).toBe('skip');
     expect(byId('test-clip')[0]!.status).toBe('pass');
     expect((byId('test-clip')[0]!.data as { durationSec: number }).durationSec).toBeGreaterThan(2.5);
     expect(byId('platform')[0]!.detail).toContain('delivered back through a subscription');
@@ -92,6 +103,8 @@ describe('lectern provision (non-interactive)', () => {
       { id: 'board', address: 2, transport: { type: 'serial', path: kit.cameraPort, baudRate: 9600 } },
     ]);
     expect(config.media?.encoder?.preference).toContain('x264enc');
+    expect(config.display).toMatchObject({ transport: 'serial', port: kit.displayPort, profile: 'samsung-mdc', id: 1, lessonInput: 'hdmi2', powerOffAfterLastLesson: false });
+    expect(config.microphone).toBeUndefined();
 
     // The platform saw the birth; what stays retained is the shutdown status of that boot id,
     // valid by the contract, until the agent's own birth replaces it.
@@ -172,6 +185,8 @@ describe.skipIf(!haveTmux)('lectern provision on a terminal', () => {
     await answer(/Role of this room \(lecture\/listen\/both\) \[both\]: *$/m, '');
     await answer(/Name for camera 1 \([^\n]*\) \[teacher\]: *$/m, '');
     await answer(/Name for camera 2 \([^\n]*\) \[students\]: *$/m, 'board');
+    // The panel found is offered its inputs, the one it shows now as the default.
+    await answer(/Display input for lessons \(Samsung MDC display: hdmi1, hdmi2, dp\) \[hdmi2\]: *$/m, 'dp');
     // What detection found is offered first; this kit's camera and microphone are only
     // names in a tree, so the test sources are chosen.
     await answer(new RegExp(`Video source \\(${kit.videoDevice}, test\\) \\[${kit.videoDevice}\\]: *$`, 'm'), 'test');
@@ -186,7 +201,8 @@ describe.skipIf(!haveTmux)('lectern provision on a terminal', () => {
     const text = screen();
     expect(readFileSync(doneFile, 'utf8').trim(), text).toBe('0');
     // A progress line per step, then the checklist.
-    expect(text).toMatch(/\[7\/12\] camera moves and returns: ok/);
+    expect(text).toMatch(/\[9\/17\] camera moves and returns: ok/);
+    expect(text).toContain('[ ok ] display switches on and shows the lesson input');
     expect(text).toContain('[ ok ] platform connection and status birth');
     expect(text).toContain('all checks passed');
     // The password was not echoed.
@@ -195,5 +211,7 @@ describe.skipIf(!haveTmux)('lectern provision on a terminal', () => {
     expect(config).toMatchObject({ deviceId: 'QZ-TTY-0001-R102', school: '实验小学', room: 'R102', role: 'both' });
     expect(config.platform).toMatchObject({ mqttUrl: broker.url, username: 'room102', password: 'typed-secret-99' });
     expect(config.cameras.map((c) => c.id)).toEqual(['teacher', 'board']);
+    expect(config.display?.lessonInput).toBe('dp');
+    expect(kit.display!.input).toBe('dp');
   });
 });
