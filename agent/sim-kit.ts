@@ -93,11 +93,11 @@ export class SimulatedKit {
 
   describe(): string[] {
     const media = this.media ? [`media: lessons recorded under ${this.media.recording.dir}, streamed to ${this.media.uplink.urlTemplate}`] : [];
-    const mic = this.microphone ? [`microphone ${this.microphone.id}: simulated ReSpeaker array on USB 1-1.2; voice tracking turns the students camera`] : [];
+    const mic = this.microphone ? [`microphone: simulated ReSpeaker array on USB 1-1.2 (lectern mic info --simulate); voice tracking turns the students camera`] : [];
     const display = this.display ? [`display: lectern display --port ${this.display.port} --profile ${this.display.profile} power status`] : [];
     return [...media, ...mic, ...display, ...this.cameras.map((c) =>
       c.transport.type === 'visca-ip' ? `camera ${c.id}: lectern camera --udp ${c.transport.host}:${c.transport.port} info` : `camera ${c.id}`,
-    ), ...display];
+    )];
   }
 
   async stop(): Promise<void> {
