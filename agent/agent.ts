@@ -30,6 +30,7 @@ import { CommandError } from './commands.js';
 import type { LessonMedia } from './lessons/media.js';
 import { GstLessonMedia } from './lessons/gst-media.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
+import { lessonMediaInput } from './config/load.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 
@@ -127,7 +128,7 @@ export class Agent {
         this.opts.media ??
         (config.media
           ? new GstLessonMedia({
-              config: resolveMediaConfig({ ...config.media, recording: { dir: join(config.dataDir, 'recordings'), ...config.media.recording } }, 'media settings', config.deviceId),
+              config: resolveMediaConfig(lessonMediaInput(config.media, config.dataDir), 'media settings', config.deviceId),
               deviceId: config.deviceId,
               log: log.child({ module: 'media' }),
               events,

@@ -1,11 +1,11 @@
 import { readFileSync, accessSync, constants } from 'node:fs';
 import type { ValidateFunction } from 'ajv';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
 import { checkCameraConfigs } from '../../drivers/visca/config.js';
-import { resolveMediaConfig } from '../../pipelines/config.js';
+import { resolveMediaConfig, type MediaConfigInput } from '../../pipelines/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Options given on the command line; each overrides the same setting of the file. */
@@ -53,6 +53,11 @@ export function validateConfigObject(input: unknown, source: string): Config {
     problems.push(`/platform/mqttUrl: scheme "${url.protocol}" is not one of mqtt:, mqtts:, ws:, wss:`);
   }
   if (url && !url.hostname) problems.push('/platform/mqttUrl: has no host');
+  // The URL is logged and shown (`config show`, `lectern status`); credentials belong in the
+  // settings that are kept out of both.
+  if (url && (url.username || url.password)) {
+    problems.push('/platform/mqttUrl: must not contain a user name or password; set platform.username and platform.password instead');
+  }
   if (config.platform.reconnectMaxSec < config.platform.reconnectMinSec) {
     problems.push('/platform/reconnectMaxSec: must not be less than reconnectMinSec');
   }
@@ -68,18 +73,32 @@ export function validateConfigObject(input: unknown, source: string): Config {
       problems.push(`/platform/${field}: cannot read "${path}" (${errorMessage(e)})`);
     }
   }
-  if (config.media) {
+  // The data dir holds the state database and, unless media.recording.dir says otherwise, the
+  // recordings, whose path goes into the recording pipeline: no control characters here.
+  const control = [...config.dataDir].find((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+  if (control !== undefined) problems.push(`/dataDir: contains a control character (U+${control.charCodeAt(0).toString(16).padStart(4, '0')})`);
+  if (config.media && control === undefined) {
+    // Checked exactly as the agent will use them, recordings dir included.
+    const ownDir = config.media.recording?.dir !== undefined;
     try {
-      resolveMediaConfig(config.media, 'media settings', config.deviceId);
+      resolveMediaConfig(lessonMediaInput(config.media, resolve(config.dataDir)), 'media settings', config.deviceId);
     } catch (e) {
-      if (e instanceof ConfigError) problems.push(...e.problems.map((p) => (p.startsWith('/media') ? p : `/media: ${p}`)));
-      else throw e;
+      if (!(e instanceof ConfigError)) throw e;
+      for (const p of e.problems) {
+        if (!ownDir && p.startsWith('recording.dir: ')) problems.push(`/dataDir: recordings go to ${join(resolve(config.dataDir), 'recordings')}, which ${p.slice('recording.dir: '.length)}`);
+        else problems.push(p.startsWith('/media') ? p : `/media: ${p}`);
+      }
     }
   }
   problems.push(...checkCameraConfigs(config.cameras).map((p) => `/${p.replace(/^cameras\[(\d+)\]\./, 'cameras/$1/')}`));
   if (problems.length) throw new ConfigError(`${source} is invalid`, problems);
   config.dataDir = resolve(config.dataDir);
   return config;
+}
+
+/** The media settings a lesson runs with: recordings under `<dataDir>/recordings` unless set. */
+export function lessonMediaInput(media: MediaConfigInput, dataDir: string): MediaConfigInput {
+  return { ...media, recording: { dir: join(dataDir, 'recordings'), ...media.recording } };
 }
 
 /** Reads and parses a config file; a JSON syntax error names the line and column. */
