@@ -35,6 +35,7 @@ import type { LessonMedia } from './lessons/media.js';
 import { GstLessonMedia } from './lessons/gst-media.js';
 import { standardReadinessChecks } from './lessons/readiness.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
+import { lessonMediaInput } from './config/load.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../drivers/mic/index.js';
@@ -210,7 +211,7 @@ export class Agent {
         })
       : undefined;
     const mediaConfig = config.media
-      ? resolveMediaConfig({ ...config.media, recording: { dir: join(config.dataDir, 'recordings'), ...config.media.recording } }, 'media settings', config.deviceId)
+      ? resolveMediaConfig(lessonMediaInput(config.media, config.dataDir), 'media settings', config.deviceId)
       : undefined;
     const media =
       this.opts.media ??

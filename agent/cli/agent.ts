@@ -85,6 +85,12 @@ async function runAgent(opts: AgentCliOptions): Promise<number> {
       await broker?.stop();
       notify.close();
       clearTimeout(deadline);
+      // Stopped cleanly; anything still holding the event loop (a child process or socket that
+      // escaped its owner) must not keep the daemon from exiting.
+      setTimeout(() => {
+        log.warn('stopped, but something still held the process; exiting');
+        process.exit(0);
+      }, 2000).unref();
     })();
     return stopping;
   };

@@ -1,12 +1,12 @@
 import { readFileSync, accessSync, constants } from 'node:fs';
 import type { ValidateFunction } from 'ajv';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createAjv, describeErrors } from '../contract/validate.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isValidTimeZone } from '../contract/time.js';
 import { checkCameraConfigs } from '../../drivers/visca/config.js';
 import { checkDisplayConfig } from '../../drivers/display/config.js';
-import { resolveMediaConfig } from '../../pipelines/config.js';
+import { resolveMediaConfig, type MediaConfigInput } from '../../pipelines/config.js';
 import { checkMicrophoneConfig } from '../../drivers/mic/config.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
@@ -55,6 +55,11 @@ export function validateConfigObject(input: unknown, source: string): Config {
     problems.push(`/platform/mqttUrl: scheme "${url.protocol}" is not one of mqtt:, mqtts:, ws:, wss:`);
   }
   if (url && !url.hostname) problems.push('/platform/mqttUrl: has no host');
+  // The URL is logged and shown (`config show`, `lectern status`); credentials belong in the
+  // settings that are kept out of both.
+  if (url && (url.username || url.password)) {
+    problems.push('/platform/mqttUrl: must not contain a user name or password; set platform.username and platform.password instead');
+  }
   if (config.platform.reconnectMaxSec < config.platform.reconnectMinSec) {
     problems.push('/platform/reconnectMaxSec: must not be less than reconnectMinSec');
   }
@@ -71,12 +76,21 @@ export function validateConfigObject(input: unknown, source: string): Config {
     }
   }
   problems.push(...checkUploads(config));
-  if (config.media) {
+  // The data dir holds the state database and, unless media.recording.dir says otherwise, the
+  // recordings, whose path goes into the recording pipeline: no control characters here.
+  const control = [...config.dataDir].find((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+  if (control !== undefined) problems.push(`/dataDir: contains a control character (U+${control.charCodeAt(0).toString(16).padStart(4, '0')})`);
+  if (config.media && control === undefined) {
+    // Checked exactly as the agent will use them, recordings dir included.
+    const ownDir = config.media.recording?.dir !== undefined;
     try {
-      resolveMediaConfig(config.media, 'media settings', config.deviceId);
+      resolveMediaConfig(lessonMediaInput(config.media, resolve(config.dataDir)), 'media settings', config.deviceId);
     } catch (e) {
-      if (e instanceof ConfigError) problems.push(...e.problems.map((p) => (p.startsWith('/media') ? p : `/media: ${p}`)));
-      else throw e;
+      if (!(e instanceof ConfigError)) throw e;
+      for (const p of e.problems) {
+        if (!ownDir && p.startsWith('recording.dir: ')) problems.push(`/dataDir: recordings go to ${join(resolve(config.dataDir), 'recordings')}, which ${p.slice('recording.dir: '.length)}`);
+        else problems.push(p.startsWith('/media') ? p : `/media: ${p}`);
+      }
     }
   }
   if (config.microphone) problems.push(...checkMicrophoneConfig(config.microphone, config.cameras.map((c) => c.id)));
@@ -107,6 +121,11 @@ function checkUploads(config: Config): string[] {
   if (Boolean(u.accessKeyId) !== Boolean(u.secretAccessKey)) problems.push('/uploads/accessKeyId, /uploads/secretAccessKey: give both or neither');
   if (u.retryMaxSec < u.retryMinSec) problems.push('/uploads/retryMaxSec: must not be less than retryMinSec');
   return problems;
+}
+
+/** The media settings a lesson runs with: recordings under `<dataDir>/recordings` unless set. */
+export function lessonMediaInput(media: MediaConfigInput, dataDir: string): MediaConfigInput {
+  return { ...media, recording: { dir: join(dataDir, 'recordings'), ...media.recording } };
 }
 
 /** Reads and parses a config file; a JSON syntax error names the line and column. */

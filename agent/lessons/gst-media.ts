@@ -78,24 +78,26 @@ export class GstLessonMedia implements LessonMedia {
         closed.push(s);
         this.deps.onSegmentClosed?.(info.lessonId, s.location, s.durationNs);
       });
-      p.on('stream.failed', (e) =>
+      p.on('stream.failed', (e) => {
+        if (e.direction === 'uplink') info.onUplink?.({ up: false, at: instant(e.at) });
         events.emit({
           type: 'stream.failed',
           severity: 'warning',
           lessonId: info.lessonId,
           message: `${e.direction === 'uplink' ? 'stream to the media server' : 'remote lesson'} lost (${e.reason}); recording continues locally`,
           details: { direction: e.direction, reason: e.reason },
-        }),
-      );
-      p.on('stream.recovered', (e) =>
+        });
+      });
+      p.on('stream.recovered', (e) => {
+        if (e.direction === 'uplink') info.onUplink?.({ up: true, at: instant(e.at) });
         events.emit({
           type: 'stream.recovered',
           severity: 'info',
           lessonId: info.lessonId,
           message: `${e.direction === 'uplink' ? 'stream to the media server' : 'remote lesson'} back after ${Math.round(e.downMs / 1000)} s`,
           details: { direction: e.direction, downSec: Math.round(e.downMs / 1000) },
-        }),
-      );
+        });
+      });
     };
     const closed: SegmentEvent[] = [];
     wire(pipelines);
@@ -126,6 +128,12 @@ export class GstLessonMedia implements LessonMedia {
       },
     };
   }
+}
+
+/** The moment in a pipeline event (ISO text from the media process); now if it cannot be read. */
+function instant(text: string): Date {
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? new Date() : new Date(t);
 }
 
 async function summarise(segments: SegmentEvent[]): Promise<RecordingSummary> {

@@ -88,6 +88,9 @@ interface Current {
 
 /** A counted tick longer than this is a clock step or a stall, not lesson time. */
 const MAX_TICK_MS = 5000;
+/** How long after its end a slot the clock stepped over is recorded missed (see sweepSkipped). */
+const SKIP_GRACE_MS = 2 * 3_600_000;
+const SKIPPED_KEY = 'lessonsSkippedByClock';
 
 /**
  * The lesson loop: desired state from the planner (timetable, clock, manual and platform
@@ -110,6 +113,12 @@ export class LessonLoop {
   /** The lesson whose pipelines are being stopped and record written. */
   private stopping: PlannedLesson | undefined;
   private readonly kv: KeyValue;
+  /** The clock at the last round (a step between rounds may skip whole slots). */
+  private lastStepAt: Date | undefined;
+  /** Lessons whose whole slot a clock step skipped, waiting for their grace to pass. */
+  private skipped = new Map<string, PlannedLesson>();
+  /** Set by shutdown(): what the stopping pipelines still report is no longer recorded. */
+  private shuttingDown = false;
 
   constructor(private readonly deps: LessonLoopDeps) {
     this.kv = new KeyValue(deps.db);
@@ -153,6 +162,8 @@ export class LessonLoop {
       // The lesson's state is saved every round: its last save is when the lesson was last live.
       const saved = new Date(row.updated_at);
       const gapFrom = saved > current.actualStart ? saved : current.actualStart;
+      // A stream outage open when the agent went away ended with its pipelines.
+      this.closeUplinkOutage(current, gapFrom);
       if (now < lesson.end && !this.stoppedIds().has(lesson.lessonId)) {
         current.interruptions.push({ from: this.deps.formatTs(gapFrom), to: this.deps.formatTs(now), reason });
         this.current = current;
@@ -173,6 +184,44 @@ export class LessonLoop {
         this.deps.ledger.record(this.record(lesson, 'missed', null, null, 0, 0, [], NO_RECORDING), this.deps.formatTs(now));
       }
     }
+    // Slots a clock step skipped in the last run are still waited on (see sweepSkipped()).
+    this.skipped = new Map(parseSkipped(this.kv.get(SKIPPED_KEY)).map((l) => [l.lessonId, l]));
+  }
+
+  /**
+   * A lesson whose whole slot the wall clock stepped over while the agent was running (an NTP
+   * step forward, or the machine frozen) never became live. It is noted at the step and
+   * recorded `missed` once its end is SKIP_GRACE_MS in the past; until then a clock that steps
+   * back again (a wrong step corrected) runs it in its slot as usual, and it is dropped from the
+   * list once it has a record. The list is kept in the state, so a restart does not lose it.
+   */
+  private sweepSkipped(now: Date, previous: Date | undefined): void {
+    let changed = false;
+    if (previous && now.getTime() - previous.getTime() > MAX_TICK_MS) {
+      const timetable = this.deps.timetables.current()?.timetable ?? null;
+      for (const lesson of missedBetween(timetable, previous, now, this.deps.settings.deviceId, this.finishedIds(now))) {
+        if (this.skipped.has(lesson.lessonId)) continue;
+        this.deps.log.warn({ lessonId: lesson.lessonId, from: previous, to: now }, 'the clock stepped over a lesson\'s whole slot');
+        this.skipped.set(lesson.lessonId, lesson);
+        changed = true;
+      }
+    }
+    if (this.skipped.size) {
+      const finished = this.finishedIds(now);
+      const stopped = this.stoppedIds();
+      for (const lesson of [...this.skipped.values()]) {
+        if (finished.has(lesson.lessonId) || stopped.has(lesson.lessonId) || this.current?.lesson.lessonId === lesson.lessonId) {
+          this.skipped.delete(lesson.lessonId);
+          changed = true;
+        } else if (now.getTime() - lesson.end.getTime() >= SKIP_GRACE_MS) {
+          this.deps.log.warn({ lessonId: lesson.lessonId }, 'lesson missed: the clock stepped over its whole slot');
+          this.deps.ledger.record(this.record(lesson, 'missed', null, null, 0, 0, [], NO_RECORDING), this.deps.formatTs(now));
+          this.skipped.delete(lesson.lessonId);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.kv.set(SKIPPED_KEY, JSON.stringify([...this.skipped.values()]));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -190,6 +239,8 @@ export class LessonLoop {
 
   private async step(): Promise<void> {
     const now = this.deps.clock.now();
+    const previous = this.lastStepAt;
+    this.lastStepAt = now;
     this.count(now);
     const plan = this.computePlan(now);
     this.plan = plan;
@@ -197,9 +248,11 @@ export class LessonLoop {
     if (plan.kind === 'live') {
       if (cur && cur.lesson.lessonId !== plan.lesson.lessonId) await this.finish(this.endStatus(cur), now);
       if (!this.current) await this.begin(plan.lesson, now);
+      this.sweepSkipped(now, previous);
       return;
     }
     if (cur) await this.finish(this.endStatus(cur), now);
+    this.sweepSkipped(now, previous);
     if (plan.kind === 'readiness-check' || plan.kind === 'preparing') this.check(plan.lesson);
     if (plan.kind === 'preparing') await this.prepare(plan.lesson);
   }
@@ -247,15 +300,47 @@ export class LessonLoop {
   private async startMedia(current: Current): Promise<void> {
     if (!this.deps.media) return;
     try {
-      current.session = await this.deps.media.start({
+      const session = await this.deps.media.start({
         lessonId: current.lesson.lessonId,
         role: this.roleOf(current.lesson),
         peerRoomIds: current.lesson.peerRoomIds,
+        onUplink: (change) => this.uplinkChanged(current, change),
       });
+      if (this.current !== current || this.shuttingDown) {
+        // The lesson ended (lesson.stop) or the agent began to stop while its pipelines were
+        // starting: nothing owns them now, so they are stopped again at once.
+        this.deps.log.warn({ lessonId: current.lesson.lessonId }, 'lesson ended while its pipelines were starting; stopping them');
+        await session.stop().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'pipelines did not stop cleanly'));
+        return;
+      }
+      current.session = session;
     } catch (e) {
       // The lesson goes on (and is counted); the stream's absence shows in its uptime.
       this.deps.log.error({ err: e, lessonId: current.lesson.lessonId }, 'lesson pipelines did not start');
       current.interruptions.push({ from: this.deps.formatTs(this.deps.clock.now()), to: null, reason: 'encoder-fault' });
+    }
+  }
+
+  /**
+   * The stream to the media server went down or came back: an outage is listed in the record's
+   * `interruptions` as `uplink-down` (the recording goes on; the outage also shows in
+   * `streamUptimePct`). Kept in the lesson state at the next save, so a restart keeps it.
+   */
+  private uplinkChanged(current: Current, change: { up: boolean; at: Date }): void {
+    if (this.current !== current || this.shuttingDown) return;
+    const open = current.interruptions.find((i) => i.reason === 'uplink-down' && i.to === null);
+    if (!change.up && !open) {
+      current.interruptions.push({ from: this.deps.formatTs(change.at), to: null, reason: 'uplink-down' });
+    } else if (change.up && open) {
+      open.to = this.deps.formatTs(change.at);
+    }
+    this.persist();
+  }
+
+  /** An outage still open when the session ends (lesson end, agent gone) ends with it. */
+  private closeUplinkOutage(current: Current, at: Date): void {
+    for (const i of current.interruptions) {
+      if (i.reason === 'uplink-down' && i.to === null) i.to = this.deps.formatTs(at);
     }
   }
 
@@ -302,6 +387,7 @@ export class LessonLoop {
         return NO_RECORDING;
       });
     }
+    this.closeUplinkOutage(cur, end);
     // The cache takes the lesson's folder in (every segment, from before a restart too) and
     // sums the whole recording up: the record counts all of it, not just this run's part.
     const cached = await this.deps.recordings?.lessonEnded(cur.lesson.lessonId).catch((e: unknown) => {
@@ -465,15 +551,18 @@ export class LessonLoop {
 
   /** Ends the pipelines on shutdown without a final record: the next start continues the lesson. */
   async shutdown(): Promise<void> {
+    this.shuttingDown = true;
     for (const run of this.readinessRuns) run.abort.abort();
     await this.readinessSettled();
     const cur = this.current;
     if (!cur) return;
-    this.count(this.deps.clock.now());
+    const now = this.deps.clock.now();
+    this.count(now);
     const session = cur.session;
     if (session) {
       cur.session = undefined;
       cur.streamUpBaseMs += session.streamUpMs();
+      this.closeUplinkOutage(cur, now);
       this.persist();
       await session.stop().catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'pipelines did not stop cleanly'));
     }
@@ -550,6 +639,17 @@ export class LessonLoop {
 function shiftDate(date: string, days: number): string {
   const t = Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10))) + days * 86_400_000;
   return new Date(t).toISOString().slice(0, 10);
+}
+
+/** The skipped-slot list as kept in the state; an unreadable one is an empty list. */
+function parseSkipped(text: string | undefined): PlannedLesson[] {
+  if (!text) return [];
+  try {
+    const list = JSON.parse(text) as unknown;
+    return Array.isArray(list) ? list.map((l) => reviveLesson(JSON.stringify(l))) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** A lesson as stored in lesson_state, with its instants turned back into Dates. */

@@ -5,6 +5,11 @@ export interface MediaLessonInfo {
   lessonId: string;
   role: 'lecture' | 'listen';
   peerRoomIds: string[];
+  /**
+   * Told when the stream to the media server goes down (`up: false`) and comes back, with the
+   * moment the pipelines saw it: the lesson record lists each outage in `interruptions`.
+   */
+  onUplink?(change: { up: boolean; at: Date }): void;
 }
 
 export interface RecordingSummary {

@@ -43,20 +43,38 @@ export class AgentProcess {
     private readonly configFile: string,
     /** Run through the launcher, as installed, instead of plain `node cli.js`. */
     private readonly viaLauncher = false,
+    /**
+     * Start the agent in a process group of its own, so that `powerCut()` takes its children
+     * (the lesson media process) down at the same instant, as a power cut or systemd's
+     * control-group kill does.
+     */
+    private readonly ownGroup = false,
   ) {}
 
-  static withConfig(dir: string, input: ConfigInput, viaLauncher = false): AgentProcess {
+  static withConfig(dir: string, input: ConfigInput, viaLauncher = false, ownGroup = false): AgentProcess {
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify(input, null, 2));
-    return new AgentProcess(file, viaLauncher);
+    return new AgentProcess(file, viaLauncher, ownGroup);
   }
 
   start(extraArgs: string[] = []): void {
     this.output = '';
     const args = ['agent', '--config', this.configFile, ...extraArgs];
     const proc = this.viaLauncher
-      ? spawn(LAUNCHER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(LAUNCHER, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.ownGroup })
+      : spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.ownGroup });
+    if (this.ownGroup) {
+      // Never leave a group behind if the test process ends first.
+      const killGroup = (): void => {
+        try {
+          if (proc.pid) process.kill(-proc.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
+      process.once('exit', killGroup);
+      proc.once('exit', () => process.removeListener('exit', killGroup));
+    }
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc = proc;
@@ -64,6 +82,25 @@ export class AgentProcess {
 
   get pid(): number | undefined {
     return this.proc?.pid;
+  }
+
+  get running(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /**
+   * SIGKILL to the agent's whole process group (needs `ownGroup`): the agent and its media
+   * process die at the same instant, with no chance to finish a write. Resolves once the agent
+   * has exited.
+   */
+  async powerCut(): Promise<void> {
+    const proc = this.proc;
+    if (!this.ownGroup) throw new Error('powerCut() needs an agent started in its own process group');
+    if (!proc?.pid || !this.running) return;
+    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+    process.kill(-proc.pid, 'SIGKILL');
+    await exited;
+    this.proc = undefined;
   }
 
   /** Resolves with the exit code (or signal) once the process has ended. */
