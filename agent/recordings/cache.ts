@@ -99,6 +99,8 @@ const SEGMENT_NAME = /^seg-(\d{5})\.ts$/;
  * `disk.low` when the next lesson would not fit and nothing may be evicted.
  */
 export class RecordingCache {
+  /** Problems found by the running recover() that are a cut's trace rather than damage. */
+  private readonly cutTraces = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
   private diskLowSince: number | undefined;
 
@@ -154,12 +156,16 @@ export class RecordingCache {
    * Registers segments the index does not know (a crash between a segment's end and its
    * registration), checks every manifest, and ends lessons other than `live` (the lesson the
    * last run left live, which the lesson loop may continue).
-   * Returns what was found wrong, also reported as a storage `device.fault` event.
+   * Returns what was found wrong (each also a gap in its lesson's manifest where it concerns a
+   * segment). Damage is reported as a storage `device.fault` event; a segment left empty or cut
+   * mid-packet is the ordinary trace of a power cut or a killed media process (the lesson's
+   * record lists the cut as an interruption), logged and kept as a gap, but not a device fault.
    */
   recover(live: string | null): Promise<string[]> {
     return this.serial(async () => {
       await mkdir(this.deps.root, { recursive: true });
       const problems: string[] = [];
+      this.cutTraces.clear();
       const dirs = await readdir(this.deps.root, { withFileTypes: true });
       // A folder without a (good) manifest is named after its lesson: the live one, or one in the ledger.
       const byDir = new Map<string, string>();
@@ -185,14 +191,16 @@ export class RecordingCache {
           .prepare("UPDATE recording_segments SET state = 'failed', condition = 'missing', last_error = 'the file is missing from the cache' WHERE lesson_id = ? AND idx = ?")
           .run(r.lesson_id, r.idx);
       }
-      if (problems.length) {
-        this.deps.log.error({ problems }, 'recording cache: problems found and repaired where possible');
+      const damage = problems.filter((p) => !this.cutTraces.has(p));
+      if (problems.length > damage.length) this.deps.log.warn({ cut: problems.filter((p) => this.cutTraces.has(p)) }, 'recording cache: segments cut by a power loss or a killed media process, kept as gaps');
+      if (damage.length) {
+        this.deps.log.error({ problems: damage }, 'recording cache: problems found and repaired where possible');
         this.deps.events.emit({
           type: 'device.fault',
           severity: 'warning',
-          device: { kind: 'storage', id: 'recordings', status: 'degraded', detail: clamp(problems.join('; '), 500) },
-          message: clamp(`recording cache checked after start: ${problems.length} problem(s): ${problems.join('; ')}`, 1000),
-          details: { problems: problems.slice(0, 50) },
+          device: { kind: 'storage', id: 'recordings', status: 'degraded', detail: clamp(damage.join('; '), 500) },
+          message: clamp(`recording cache checked after start: ${damage.length} problem(s): ${damage.join('; ')}`, 1000),
+          details: { problems: damage.slice(0, 50) },
         });
       }
       return problems;
@@ -236,7 +244,10 @@ export class RecordingCache {
     const problems: string[] = [];
     for (const name of names) {
       const problem = await this.registerFile(lesson, name, undefined);
-      if (problem) problems.push(`${lesson.dir}/${name}: ${problem}`);
+      if (!problem) continue;
+      const text = `${lesson.dir}/${name}: ${problem.text}`;
+      if (problem.cut) this.cutTraces.add(text);
+      problems.push(text);
     }
     return problems;
   }
@@ -245,7 +256,7 @@ export class RecordingCache {
    * Adds (or refreshes) one segment in the index: size, readable part, sha256, duration. A file
    * already indexed with the same size is left as it is. Returns the damage found, if any.
    */
-  private async registerFile(lesson: LessonRow, name: string, durationSec: number | undefined): Promise<string | undefined> {
+  private async registerFile(lesson: LessonRow, name: string, durationSec: number | undefined): Promise<{ text: string; cut: boolean } | undefined> {
     const idx = Number(SEGMENT_NAME.exec(name)![1]);
     const path = join(this.deps.root, lesson.dir, name);
     const st = await stat(path);
@@ -258,7 +269,7 @@ export class RecordingCache {
     }
     if (row && (row.state === 'uploaded' || row.state === 'evicted')) {
       this.deps.log.warn({ lessonId: lesson.lesson_id, segment: name, was: row.file_bytes, now: st.size }, 'an uploaded segment changed on disk; the uploaded copy stands');
-      return 'changed on disk after it was uploaded; the uploaded copy stands';
+      return { text: 'changed on disk after it was uploaded; the uploaded copy stands', cut: false };
     }
     const { findings, sha256 } = await checkSegment(path);
     const condition: SegmentCondition = findings.problem ?? 'whole';
@@ -286,7 +297,7 @@ export class RecordingCache {
           ? `damaged at byte ${findings.badOffset ?? 0}; the first ${findings.validBytes} of ${st.size} bytes are kept for upload`
           : 'empty; nothing to upload';
     this.deps.log.warn({ lessonId: lesson.lesson_id, segment: name, condition, validBytes: findings.validBytes, bytes: st.size }, `segment ${what}`);
-    return what;
+    return { text: what, cut: condition === 'truncated' || condition === 'empty' };
   }
 
   private async lessonRow(lessonId: string, dir = lessonDirName(lessonId)): Promise<LessonRow> {
