@@ -210,34 +210,8 @@ export async function recordTestClip(o: ClipOptions): Promise<ClipResult> {
     return { ok: false, file: o.file, error: `cannot build the test pipeline: ${errorMessage(e)}` };
   }
   rmSync(o.file, { force: true });
-  const output = await new Promise<{ code: number | null; text: string; timedOut: boolean }>((resolve) => {
-    const proc = spawn('gst-launch-1.0', ['-e', '-m', ...descriptionWords(description)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    let stopTimer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    const onData = (d: Buffer): void => {
-      text += d.toString();
-      if (text.length > 2_000_000) text = text.slice(-1_000_000);
-      // Counted from PLAYING: start-up (a camera's first frame) is not part of the clip.
-      if (!stopTimer && text.includes('Setting pipeline to PLAYING')) stopTimer = setTimeout(() => proc.kill('SIGINT'), seconds * 1000);
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    const hardStop = setTimeout(() => {
-      timedOut = true;
-      proc.kill('SIGKILL');
-    }, (seconds + 30) * 1000);
-    proc.once('error', (e) => {
-      clearTimeout(hardStop);
-      clearTimeout(stopTimer);
-      resolve({ code: -1, text: `cannot run gst-launch-1.0: ${e.message}`, timedOut });
-    });
-    proc.once('close', (code) => {
-      clearTimeout(hardStop);
-      clearTimeout(stopTimer);
-      resolve({ code, text, timedOut });
-    });
-  });
+  // Counted from PLAYING: start-up (a camera's first frame) is not part of the clip.
+  const output = await runGstFor(description, seconds, 30);
   const levels = parseLevels(output.text);
   const levelFields = { ...(levels.peakDb !== undefined ? { audioPeakDb: levels.peakDb } : {}), ...(levels.rmsDb !== undefined ? { audioRmsDb: levels.rmsDb } : {}) };
   if (output.code !== 0) {
@@ -251,4 +225,48 @@ export async function recordTestClip(o: ClipOptions): Promise<ClipResult> {
   if (o.audio !== false && !d.audio) return { ...result, error: 'the clip has no audio stream' };
   if ((d.durationSec ?? 0) < seconds * 0.5) return { ...result, error: `the clip is ${d.durationSec?.toFixed(1)} s long, expected about ${seconds} s (the source stalled)` };
   return { ...result, ok: true };
+}
+
+export interface GstRun {
+  /** gst-launch-1.0's exit code (-1 when it could not be started). */
+  code: number | null;
+  /** Its stdout and stderr together (the last megabyte of a long run). */
+  text: string;
+  /** It had to be killed `graceSec` after it should have ended. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs a description in gst-launch-1.0 with its messages (-m) for `seconds` counted from
+ * PLAYING, then ends it with end-of-stream (SIGINT with -e), so that files are finalised; killed
+ * when it has not ended `graceSec` later.
+ */
+export function runGstFor(description: string, seconds: number, graceSec: number): Promise<GstRun> {
+  return new Promise<GstRun>((resolve) => {
+    const proc = spawn('gst-launch-1.0', ['-e', '-m', ...descriptionWords(description)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    let stopTimer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const onData = (d: Buffer): void => {
+      text += d.toString();
+      if (text.length > 2_000_000) text = text.slice(-1_000_000);
+      if (!stopTimer && text.includes('Setting pipeline to PLAYING')) stopTimer = setTimeout(() => proc.kill('SIGINT'), seconds * 1000);
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    const hardStop = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, (seconds + graceSec) * 1000);
+    proc.once('error', (e) => {
+      clearTimeout(hardStop);
+      clearTimeout(stopTimer);
+      resolve({ code: -1, text: `cannot run gst-launch-1.0: ${e.message}`, timedOut });
+    });
+    proc.once('close', (code) => {
+      clearTimeout(hardStop);
+      clearTimeout(stopTimer);
+      resolve({ code, text, timedOut });
+    });
+  });
 }

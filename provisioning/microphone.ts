@@ -12,7 +12,6 @@
  * The USB bus is a parameter (tests give a FakeUsbBus), and so is the capture element for the
  * level (tests, which have no ALSA device, give `audiotestsrc`).
  */
-import { spawn } from 'node:child_process';
 import { errorMessage } from '../agent/errors.js';
 import type { AlsaRoots } from '../drivers/mic/alsa.js';
 import { listMicrophones, type MicListing } from '../drivers/mic/cli.js';
@@ -20,9 +19,9 @@ import type { MicControlsConfig, MicrophoneConfig } from '../drivers/mic/config.
 import { Microphone, type MicState } from '../drivers/mic/microphone.js';
 import { describeMatch, type MicMatch } from '../drivers/mic/models.js';
 import { NodeUsbBus, type UsbBus } from '../drivers/mic/usb.js';
-import { descriptionWords, el, quoted, render, type ElementNode } from '../pipelines/describe.js';
+import { el, quoted, render, type ElementNode } from '../pipelines/describe.js';
 import type { SystemRoots } from './detect.js';
-import { parseLevels } from './media.js';
+import { parseLevels, runGstFor } from './media.js';
 import { fail, pass, warn, type StepOutcome } from './steps.js';
 
 export interface FoundMicrophone extends MicListing {
@@ -100,33 +99,7 @@ export async function measureLevel(device: string, seconds: number, source: Leve
   } catch (e) {
     return { ok: false, reports: 0, seconds, error: `cannot build the level pipeline: ${errorMessage(e)}` };
   }
-  const output = await new Promise<{ code: number | null; text: string; timedOut: boolean }>((resolve) => {
-    const proc = spawn('gst-launch-1.0', ['-e', '-m', ...descriptionWords(description)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    let stopTimer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    const onData = (d: Buffer): void => {
-      text += d.toString();
-      if (text.length > 2_000_000) text = text.slice(-1_000_000);
-      if (!stopTimer && text.includes('Setting pipeline to PLAYING')) stopTimer = setTimeout(() => proc.kill('SIGINT'), seconds * 1000);
-    };
-    proc.stdout.on('data', onData);
-    proc.stderr.on('data', onData);
-    const hardStop = setTimeout(() => {
-      timedOut = true;
-      proc.kill('SIGKILL');
-    }, (seconds + 20) * 1000);
-    proc.once('error', (e) => {
-      clearTimeout(hardStop);
-      clearTimeout(stopTimer);
-      resolve({ code: -1, text: `cannot run gst-launch-1.0: ${e.message}`, timedOut });
-    });
-    proc.once('close', (code) => {
-      clearTimeout(hardStop);
-      clearTimeout(stopTimer);
-      resolve({ code, text, timedOut });
-    });
-  });
+  const output = await runGstFor(description, seconds, 20);
   const reports = (output.text.match(/\(element\): level,/g) ?? []).length;
   const levels = parseLevels(output.text);
   const fields = { ...(levels.peakDb !== undefined ? { peakDb: levels.peakDb } : {}), ...(levels.rmsDb !== undefined ? { rmsDb: levels.rmsDb } : {}) };
