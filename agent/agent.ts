@@ -36,6 +36,7 @@ import { GstLessonMedia } from './lessons/gst-media.js';
 import { standardReadinessChecks } from './lessons/readiness.js';
 import { resolveMediaConfig } from '../pipelines/config.js';
 import { lessonMediaInput } from './config/load.js';
+import { recordingFullVideoKbps } from '../pipelines/builder.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../drivers/mic/index.js';
@@ -44,6 +45,7 @@ import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../
 const LESSON_BITRATE_KBPS = 4000;
 import { localDate } from './contract/time.js';
 import { RecordingCache } from './recordings/cache.js';
+import { RecordingRateGovernor } from './recordings/disk-rate.js';
 import { Uploader, listUploads, pendingUploads } from './recordings/uploader.js';
 import { S3ObjectStore } from './recordings/store.js';
 
@@ -89,6 +91,8 @@ interface Parts {
   lessons: LessonLoop;
   control: ControlServer;
   cache: RecordingCache;
+  /** Lowers the live lesson's recording bitrate when the disk cannot hold the rest of it. */
+  recordingRate: RecordingRateGovernor;
   /** Absent when no object store is configured: recordings then stay in the cache. */
   uploader?: Uploader;
 }
@@ -107,6 +111,8 @@ export class Agent {
   private loopTimer: NodeJS.Timeout | undefined;
   private lastAliveWrite = 0;
   private lastDiskCheck = 0;
+  /** The live lesson at the last disk check: a lesson that goes live is checked at once. */
+  private diskCheckedLesson: string | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -277,6 +283,17 @@ export class Agent {
         lessonBitrateKbps: LESSON_BITRATE_KBPS,
       },
     });
+    const recordingRate = new RecordingRateGovernor({
+      headroom: () => cache.headroom(),
+      live: () => lessons.liveRecording(),
+      rates:
+        mediaConfig?.recording.enabled
+          ? { fullVideoKbps: recordingFullVideoKbps(mediaConfig), audioKbps: mediaConfig.audioEncoder.bitrateKbps, floorKbps: mediaConfig.uplink.bitrate.floorKbps }
+          : undefined,
+      clock: this.clock,
+      log: log.child({ module: 'recordings' }),
+      events,
+    });
     const control = new ControlServer(
       config.dataDir,
       {
@@ -397,7 +414,7 @@ export class Agent {
       formatTs: (d) => this.formatTs(d),
       mqtt5: config.platform.protocolVersion === 5,
     });
-    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, display, displayHooks, lessons, control, cache, uploader };
+    this.parts = { db, contract, outbox, events, ledger, timetables, receiver, dispatcher, health, heartbeat, link, watch, cameras, microphone, display, displayHooks, lessons, control, cache, recordingRate, uploader };
     registerCommands(dispatcher, {
       health,
       cameras,
@@ -498,10 +515,15 @@ export class Agent {
       this.lastAliveWrite = now.getTime();
     }
     await parts.lessons.tick();
-    // Eviction and the disk.low check: twice a minute is plenty for a disk filling at a few Mbit/s.
-    if (now.getTime() - this.lastDiskCheck >= 30_000 || now.getTime() < this.lastDiskCheck) {
+    // Eviction, the disk.low check and the recording's bitrate under disk pressure: twice a minute
+    // is plenty for a disk filling at a few Mbit/s; a lesson that has just gone live is checked
+    // at once, so that a short disk lowers its bitrate from the start.
+    const liveLesson = parts.lessons.liveRecording()?.lessonId ?? null;
+    if (now.getTime() - this.lastDiskCheck >= 30_000 || now.getTime() < this.lastDiskCheck || liveLesson !== this.diskCheckedLesson) {
       this.lastDiskCheck = now.getTime();
+      this.diskCheckedLesson = liveLesson;
       await parts.cache.checkDisk().catch((e: unknown) => this.opts.log.error({ err: e }, 'recording cache check failed'));
+      await parts.recordingRate.check().catch((e: unknown) => this.opts.log.error({ err: e }, 'recording bitrate check failed'));
     }
   }
 

@@ -249,6 +249,16 @@ export function separateRecordingEncoder(c: MediaConfig, recording: boolean, upl
   return recording && uplink && c.uplink.adaptive && c.recording.fullQuality;
 }
 
+/**
+ * The most kbit/s the recording's video runs at without a disk cap. With an adaptive uplink it
+ * reaches the ceiling: its own encoder runs there (`recording.fullQuality`), and a shared encoder
+ * goes there whenever the uplink is down. Otherwise the encoder stays at the start bitrate.
+ */
+export function recordingFullVideoKbps(c: MediaConfig): number {
+  const uplink = c.uplink.enabled && c.uplink.urlTemplate !== '';
+  return uplink && c.uplink.adaptive ? c.uplink.bitrate.ceilingKbps : c.uplink.bitrate.startKbps;
+}
+
 function mainChains(c: MediaConfig, o: PlanOptions, recording: RecordingPlan | undefined, uplink: boolean): Chain[] {
   const out = c.output;
   const bitrateKbps = o.startBitrateKbps ?? c.uplink.bitrate.startKbps;

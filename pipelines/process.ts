@@ -14,7 +14,7 @@ import type { DeviceHealth } from '../agent/devices.js';
 import type { Logger } from '../agent/log.js';
 import { LecternError } from '../agent/errors.js';
 import type { LessonPipelineEvents, LessonStopResult, PlaybackNow } from './runtime.js';
-import type { MediaSnapshot, WorkerMessage, WorkerOptions } from './worker.js';
+import type { MediaSnapshot, RecordingCapCommand, WorkerMessage, WorkerOptions } from './worker.js';
 
 export interface LessonMediaProcessOptions extends WorkerOptions {
   log: Logger;
@@ -72,6 +72,8 @@ export class LessonMediaProcess {
     this.proc = proc;
     this.stopped = new Promise<LessonStopResult>((resolve) => (this.resolveStopped = resolve));
     const wlog = log.child({ module: 'media-worker', lessonId: workerOpts.lessonId });
+    // A worker that died leaves a closed pipe: a late command must not take the agent down with EPIPE.
+    proc.stdin.on('error', (e) => wlog.warn({ err: e }, 'media worker input closed'));
     createInterface({ input: proc.stderr }).on('line', (line) => {
       // The worker logs pino JSON; keep its level, tag it as the worker's.
       try {
@@ -170,5 +172,21 @@ export class LessonMediaProcess {
 
   get targetBitrateKbps(): number {
     return this.snapshot?.targetKbps ?? 0;
+  }
+
+  /** The recording's video bitrate as its encoder last reported it (undefined before start or without a recording). */
+  get recordingBitrateKbps(): number | undefined {
+    return this.snapshot?.recordingKbps;
+  }
+
+  /**
+   * Caps the recording's video bitrate (kbit/s; null lifts the cap) in the worker; the worker
+   * answers with a `recording.bitrate` event. Ignored once the worker is stopping or gone.
+   */
+  setRecordingCap(kbps: number | null): void {
+    const proc = this.proc;
+    if (!proc || this.stopping || proc.exitCode !== null || proc.signalCode !== null || !proc.stdin?.writable) return;
+    const cmd: RecordingCapCommand = { type: 'recording-cap', kbps };
+    proc.stdin.write(JSON.stringify(cmd) + '\n');
   }
 }

@@ -81,6 +81,18 @@ export interface BitrateEvent {
   reason: string;
 }
 
+/** The recording's bitrate cap changed (disk pressure): what the recording's video encoder runs at now. */
+export interface RecordingBitrateEvent {
+  /** The cap asked for; null when lifted. */
+  capKbps: number | null;
+  /** The recording's video bitrate now (its own encoder, or the encoder it shares with the stream). */
+  kbps: number;
+  encoder: 'recording' | 'shared';
+  /** False when the encoder cannot change its bitrate while playing (v4l2h264enc). */
+  applied: boolean;
+  reason: string;
+}
+
 export interface EncoderFallbackEvent {
   from: H264EncoderName;
   to: H264EncoderName;
@@ -94,6 +106,7 @@ export interface LessonPipelineEvents {
   silence: SilenceEvent;
   device: DeviceChangeEvent;
   bitrate: BitrateEvent;
+  'recording.bitrate': RecordingBitrateEvent;
   'encoder.fallback': EncoderFallbackEvent;
   level: LevelReading;
 }
@@ -127,6 +140,8 @@ export interface LessonPipelinesOptions {
   videoStallMs?: number;
   /** Replaces the existence check of encoder probing (tests). */
   factoryExists?: (factory: string) => Promise<boolean>;
+  /** A cap on the recording's video bitrate from the start (see setRecordingCapKbps). */
+  recordingCapKbps?: number | null;
 }
 
 export interface LessonStopResult {
@@ -186,6 +201,14 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** A recording cap as given by the agent: a whole number of kbit/s an encoder can take. */
+function checkCapKbps(kbps: number): number {
+  if (typeof kbps !== 'number' || !Number.isFinite(kbps) || kbps < 50 || kbps > 100_000) {
+    throw new RangeError(`recording bitrate cap must be 50 to 100000 kbit/s, not ${String(kbps)}`);
+  }
+  return Math.round(kbps);
+}
+
 function numberProp(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
   return Number.isFinite(n) ? n : undefined;
@@ -210,7 +233,12 @@ export class LessonPipelines {
   private readonly qosDropped = new Map<string, number>();
   private cameraDown = false;
   private abr: AbrController | undefined;
+  /** The shared (or stream) encoder's bitrate as set: `wantedKbps`, capped for the recording when it shares it. */
   private encoderKbps = 0;
+  /** What the adaptive bitrate and the uplink logic last asked of the stream's encoder. */
+  private wantedKbps = 0;
+  /** Most kbit/s the recording's video may take (disk pressure); null: no cap. */
+  private recordingCapKbps: number | null = null;
   private silence: SilenceDetector | undefined;
   private videoFrames = { count: -1, at: 0 };
   private mainStartedAt = 0;
@@ -219,7 +247,9 @@ export class LessonPipelines {
   private running = false;
   private started = false;
 
-  constructor(private readonly opts: LessonPipelinesOptions) {}
+  constructor(private readonly opts: LessonPipelinesOptions) {
+    if (opts.recordingCapKbps != null) this.recordingCapKbps = checkCapKbps(opts.recordingCapKbps);
+  }
 
   on<K extends keyof LessonPipelineEvents>(event: K, fn: Listener<LessonPipelineEvents[K]>): () => void {
     return this.emitter.on(event, fn);
@@ -291,7 +321,9 @@ export class LessonPipelines {
         );
       }
       this.abr = new AbrController(c.uplink.bitrate);
-      this.encoderKbps = c.uplink.bitrate.startKbps;
+      this.wantedKbps = c.uplink.bitrate.startKbps;
+      this.encoderKbps = this.cappedForRecording(this.wantedKbps);
+      if (this.recordingCapKbps !== null) this.opts.log.info({ capKbps: this.recordingCapKbps, kbps: this.recordingTargetKbps() }, 'recording bitrate capped from the start');
       this.silence = new SilenceDetector({ thresholdDb: c.monitor.silenceThresholdDb, afterMs: c.monitor.silenceAfterSec * 1000 });
       for (const spec of this.plan.pipelines) this.pipes.set(spec.id, this.makePipeline(binding, spec));
       this.initDevices();
@@ -370,6 +402,76 @@ export class LessonPipelines {
   /** The encoder's current target bitrate. */
   get targetBitrateKbps(): number {
     return this.encoderKbps;
+  }
+
+  /** The cap on the recording's bitrate now (null: none). */
+  get recordingCap(): number | null {
+    return this.recordingCapKbps;
+  }
+
+  /**
+   * The recording's video bitrate now, as its encoder element reports it (its own encoder, or
+   * the one it shares with the stream); the intended value where the element has no `bitrate`
+   * property (v4l2h264enc) or is not there. Undefined without a recording.
+   */
+  get recordingBitrateKbps(): number | undefined {
+    if (!this.plan?.recording) return undefined;
+    const name = this.recordingHasOwnEncoder() ? NAMES.recordingEncoder : NAMES.videoEncoder;
+    const enc = this.encoder === 'v4l2h264enc' ? undefined : this.pipes.get('main')?.element(name);
+    return numberProp(enc?.bitrate) ?? this.recordingTargetKbps();
+  }
+
+  /**
+   * Caps the recording's video bitrate (kbit/s), or lifts the cap (null): how a lesson keeps
+   * recording on a disk that would not hold the rest of it at full rate. Takes effect while
+   * playing. With its own encoder (`recording.fullQuality` and an adaptive uplink) that encoder
+   * runs at the cap instead of the ceiling; an encoder shared with the stream is held at or
+   * below the cap whatever the adaptive bitrate and the uplink logic ask (the stream gets the
+   * lower bitrate too). v4l2h264enc cannot change its bitrate while playing: the cap is then
+   * only reported. Before start it is kept and applied when the pipelines start.
+   */
+  setRecordingCapKbps(kbps: number | null): void {
+    const cap = kbps === null ? null : checkCapKbps(kbps);
+    const before = this.recordingCapKbps;
+    this.recordingCapKbps = cap;
+    if (!this.plan?.recording || !this.running) return;
+    const own = this.recordingHasOwnEncoder();
+    const reason = cap === null ? 'recording cap lifted' : `recording capped at ${cap} kbit/s (disk)`;
+    if (this.encoder === 'v4l2h264enc') {
+      this.opts.log.warn({ capKbps: cap }, 'v4l2h264enc cannot change its bitrate while playing; the recording keeps its bitrate');
+      this.emit('recording.bitrate', { capKbps: cap, kbps: this.recordingTargetKbps(), encoder: own ? 'recording' : 'shared', applied: false, reason });
+      return;
+    }
+    if (own) {
+      const enc = this.pipes.get('main')?.element(NAMES.recordingEncoder);
+      if (enc) enc.bitrate = this.recordingTargetKbps();
+    } else {
+      this.applyEncoderBitrate(reason);
+    }
+    const kbpsNow = this.recordingTargetKbps();
+    this.opts.log.info({ capKbps: cap, before, kbps: kbpsNow, encoder: own ? NAMES.recordingEncoder : NAMES.videoEncoder }, cap === null ? 'recording bitrate cap lifted' : 'recording bitrate capped');
+    this.emit('recording.bitrate', { capKbps: cap, kbps: kbpsNow, encoder: own ? 'recording' : 'shared', applied: true, reason });
+  }
+
+  /** The cap as the encoder can follow it: none for an encoder that cannot change its bitrate while playing. */
+  private capInEffect(): number | null {
+    return this.encoder === 'v4l2h264enc' ? null : this.recordingCapKbps;
+  }
+
+  /** What the recording's video encoder is meant to run at now. */
+  private recordingTargetKbps(): number {
+    if (!this.recordingHasOwnEncoder()) return this.encoderKbps;
+    const ceiling = this.opts.config.uplink.bitrate.ceilingKbps;
+    const cap = this.capInEffect();
+    return cap === null ? ceiling : Math.min(ceiling, cap);
+  }
+
+  /** The stream encoder's bitrate for a wanted one: capped when the recording shares that encoder. */
+  private cappedForRecording(kbps: number): number {
+    const k = Math.round(kbps);
+    const cap = this.capInEffect();
+    if (cap === null || !this.plan?.recording || this.recordingHasOwnEncoder()) return k;
+    return Math.min(k, cap);
   }
 
   /** Health of the media devices (camera, microphone, encoder, uplink) in the contract's shape. */
@@ -562,6 +664,9 @@ export class LessonPipelines {
         if (rec) rec['start-index'] = this.nextSegment;
         const enc = p.element(NAMES.videoEncoder);
         if (enc && this.encoder !== 'v4l2h264enc') enc.bitrate = this.encoderKbps;
+        // The recording's own encoder is built at the ceiling: a disk cap holds across restarts.
+        const recEnc = p.element(NAMES.recordingEncoder);
+        if (recEnc && this.encoder !== 'v4l2h264enc') recEnc.bitrate = this.recordingTargetKbps();
         const note = p.element(NAMES.cameraNote);
         if (note) note.silent = !this.cameraDown;
       },
@@ -671,12 +776,18 @@ export class LessonPipelines {
   }
 
   private setEncoderBitrate(kbps: number, reason: string): void {
-    const k = Math.round(kbps);
+    this.wantedKbps = Math.round(kbps);
+    this.applyEncoderBitrate(reason);
+  }
+
+  /** Sets the stream's encoder to the wanted bitrate, within the recording's cap when it shares it. */
+  private applyEncoderBitrate(reason: string): void {
+    const k = this.cappedForRecording(this.wantedKbps);
     if (k === this.encoderKbps) return;
     this.encoderKbps = k;
     const enc = this.pipes.get('main')?.element(NAMES.videoEncoder);
     if (enc && this.encoder !== 'v4l2h264enc') enc.bitrate = k;
-    this.emit('bitrate', { kbps: k, reason });
+    this.emit('bitrate', { kbps: k, reason: k < this.wantedKbps ? `${reason}; held at the recording's cap of ${k} kbit/s` : reason });
   }
 
   private playbackSupervisor(signal: AbortSignal): Supervisor {

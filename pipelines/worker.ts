@@ -1,8 +1,10 @@
 /**
  * A lesson's pipelines in a process of their own (see LessonMediaProcess; the program is
- * worker-main.ts): the first line on
- * stdin is the options (JSON), then `stop`; out go JSON lines: `ready`, `event`, `snapshot`
- * (pushed every statistics interval and after each event), `stopped`, `error`. Logs go to stderr.
+ * worker-main.ts): the first line on stdin is the options (JSON), then commands, one a line:
+ * `stop`, or `{"type":"recording-cap","kbps":N}` (`null` lifts the cap; see
+ * LessonPipelines.setRecordingCapKbps). Out go JSON lines: `ready`, `event`, `snapshot` (pushed
+ * every statistics interval, after each event and after each command), `stopped`, `error`.
+ * Logs go to stderr.
  *
  * Why a process per lesson: the binding never frees a pipeline (a few MB per lesson at 720p
  * would pile up in a daemon that runs for months), each running pipeline holds a libuv pool
@@ -30,6 +32,8 @@ export interface WorkerOptions {
   aacEncoder?: AacEncoderName;
   runDir?: string;
   stopTimeoutMs?: number;
+  /** A cap on the recording's video bitrate from the start (a worker restarted mid-lesson keeps it). */
+  recordingCapKbps?: number | null;
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -41,6 +45,15 @@ export interface MediaSnapshot {
   encoder?: string;
   targetKbps: number;
   recordingDir?: string;
+  /** The recording's video bitrate now, read from its encoder. */
+  recordingKbps?: number;
+  recordingCapKbps: number | null;
+}
+
+/** A command to the worker after its options, one JSON line each (`stop` is a bare word). */
+export interface RecordingCapCommand {
+  type: 'recording-cap';
+  kbps: number | null;
 }
 
 export type WorkerMessage =
@@ -50,7 +63,7 @@ export type WorkerMessage =
   | { type: 'stopped'; result: LessonStopResult }
   | { type: 'error'; message: string };
 
-export const WORKER_EVENTS: readonly (keyof LessonPipelineEvents)[] = ['segment', 'stream.failed', 'stream.recovered', 'silence', 'device', 'bitrate', 'encoder.fallback'];
+export const WORKER_EVENTS: readonly (keyof LessonPipelineEvents)[] = ['segment', 'stream.failed', 'stream.recovered', 'silence', 'device', 'bitrate', 'recording.bitrate', 'encoder.fallback'];
 
 export interface WorkerIo {
   input: Readable;
@@ -68,6 +81,8 @@ function snapshotOf(lesson: LessonPipelines): MediaSnapshot {
     encoder: lesson.currentEncoder,
     targetKbps: lesson.targetBitrateKbps,
     recordingDir: lesson.currentPlan?.recording?.dir,
+    recordingKbps: lesson.recordingBitrateKbps,
+    recordingCapKbps: lesson.recordingCap,
   };
 }
 
@@ -95,6 +110,17 @@ export async function runLessonWorker(io: WorkerIo): Promise<void> {
       send({ type: 'snapshot', snapshot: snapshotOf(lesson) });
     });
   }
+  const command = (line: string): void => {
+    if (!line.trim()) return;
+    try {
+      const c = JSON.parse(line) as Partial<RecordingCapCommand> | null;
+      if (c?.type !== 'recording-cap' || (c.kbps !== null && typeof c.kbps !== 'number')) throw new Error('not a known command');
+      lesson.setRecordingCapKbps(c.kbps);
+      send({ type: 'snapshot', snapshot: snapshotOf(lesson) });
+    } catch (e) {
+      log.warn({ command: line.slice(0, 200), err: errorMessage(e) }, 'worker command refused');
+    }
+  };
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -111,6 +137,7 @@ export async function runLessonWorker(io: WorkerIo): Promise<void> {
     for (;;) {
       const next = await it.next();
       if (next.done || next.value === 'stop') break;
+      command(String(next.value));
     }
     await stop();
   })().catch((e: unknown) => log.error({ err: e }, 'worker command loop failed'));

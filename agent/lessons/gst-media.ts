@@ -45,6 +45,8 @@ export class GstLessonMedia implements LessonMedia {
 
   async start(info: MediaLessonInfo): Promise<MediaSession> {
     const { deviceId, log, events, runDir } = this.deps;
+    // The recording's bitrate cap (disk pressure), null when none.
+    let recordingCap: number | null = null;
     const make = (): LessonMediaProcess =>
       new LessonMediaProcess({
         config: this.lessonConfig(),
@@ -53,6 +55,8 @@ export class GstLessonMedia implements LessonMedia {
         lessonId: info.lessonId,
         runDir,
         ...(info.peerRoomIds[0] !== undefined && { peerRoomId: info.peerRoomIds[0] }),
+        // A worker started again mid-lesson keeps the recording's cap.
+        recordingCapKbps: recordingCap,
         log: log.child({ lessonId: info.lessonId }),
       });
     let pipelines = make();
@@ -77,6 +81,12 @@ export class GstLessonMedia implements LessonMedia {
         if (s.kind !== 'closed') return;
         closed.push(s);
         this.deps.onSegmentClosed?.(info.lessonId, s.location, s.durationNs);
+      });
+      p.on('recording.bitrate', (e) => {
+        const fields = { lessonId: info.lessonId, capKbps: e.capKbps, kbps: e.kbps, encoder: e.encoder };
+        if (!e.applied) log.warn(fields, `the recording's encoder cannot change its bitrate while playing; the recording keeps ${e.kbps} kbit/s`);
+        else if (e.capKbps === null) log.info(fields, `recording bitrate cap lifted; the recording's encoder runs at ${e.kbps} kbit/s`);
+        else log.info(fields, `recording bitrate capped: the recording's encoder runs at ${e.kbps} kbit/s`);
       });
       p.on('stream.failed', (e) => {
         if (e.direction === 'uplink') info.onUplink?.({ up: false, at: instant(e.at) });
@@ -119,6 +129,10 @@ export class GstLessonMedia implements LessonMedia {
     return {
       stream: () => pipelines.streamNow(),
       streamUpMs: () => upMs,
+      setRecordingCap: (kbps) => {
+        recordingCap = kbps;
+        if (!ending) pipelines.setRecordingCap(kbps);
+      },
       stop: async () => {
         ending = true;
         clearInterval(sampler);

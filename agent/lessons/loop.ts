@@ -586,6 +586,12 @@ export class LessonLoop {
     return this.current?.session?.stream() ?? null;
   }
 
+  /** The live lesson's media session and planned end (the recording bitrate under disk pressure). */
+  liveRecording(): { lessonId: string; end: Date; session: MediaSession } | null {
+    const cur = this.current;
+    return cur?.session ? { lessonId: cur.lesson.lessonId, end: cur.lesson.end, session: cur.session } : null;
+  }
+
   readiness(): Readiness | null {
     return this.current ? null : this.lastReadiness;
   }

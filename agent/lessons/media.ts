@@ -25,6 +25,11 @@ export interface MediaSession {
   stream(): StreamNow | null;
   /** Milliseconds the uplink stream has been live since this session started. */
   streamUpMs(): number;
+  /**
+   * Caps the recording's video bitrate in kbit/s (null lifts the cap), while the lesson plays:
+   * the disk cannot hold the rest of the lesson at full rate. Absent where the media cannot.
+   */
+  setRecordingCap?(kbps: number | null): void;
   /** Ends the lesson's pipelines (the last segment finalised) and sums up the recording. */
   stop(): Promise<RecordingSummary>;
 }

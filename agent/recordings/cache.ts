@@ -476,6 +476,37 @@ export class RecordingCache {
   }
 
   /**
+   * How many more bytes the recordings may take once everything evictable is evicted: the
+   * smaller of what the quota leaves and what the disk has above `minFreeBytes` (never below 0).
+   * For lowering the live lesson's recording bitrate when the rest of it would not fit.
+   */
+  async headroom(): Promise<DiskState & { roomBytes: number }> {
+    const { maxCacheBytes, minFreeBytes } = this.deps.settings;
+    const d = await this.disk();
+    // The live lesson's open segment is on the disk but not yet in the index: count it too.
+    const byQuota = maxCacheBytes - (d.cacheBytes + (await this.unindexedLiveBytes()) - d.evictableBytes);
+    const byDisk = d.freeBytes + d.evictableBytes - minFreeBytes;
+    return { ...d, roomBytes: Math.max(0, Math.min(byQuota, byDisk)) };
+  }
+
+  /** Bytes of the live lesson's segment files beyond what the index has of them (the growing segment). */
+  private async unindexedLiveBytes(): Promise<number> {
+    const live = this.deps.liveLessonId();
+    if (!live) return 0;
+    const folder = join(this.deps.root, lessonDirName(live));
+    const names = await readdir(folder).catch(() => [] as string[]);
+    let onDisk = 0;
+    for (const n of names) {
+      if (SEGMENT_NAME.test(n)) onDisk += await stat(join(folder, n)).then((st) => st.size, () => 0);
+    }
+    const indexed = this.deps.db
+      .prepare("SELECT COALESCE(SUM(file_bytes), 0) FROM recording_segments WHERE lesson_id = ? AND state != 'evicted'")
+      .pluck()
+      .get(live) as number;
+    return Math.max(0, onDisk - indexed);
+  }
+
+  /**
    * Evicts what it must, then checks that the next lesson fits; reports `disk.low` once when it
    * does not (again only after it has fitted in between). Recording never stops for it.
    */
