@@ -321,8 +321,11 @@ export class Uploader {
         ).map((p) => [p.part_number, p]),
       );
       const parts = Math.max(1, Math.ceil(seg.bytes / partSize));
+      // Each part is read once and hashed twice: its MD5 (sent as Content-MD5, checked against its
+      // ETag) and the running sha256 of the whole segment (checked against the one taken at intake
+      // before the upload is completed). The whole segment's MD5, which only some stores use as the
+      // ETag of a multipart object, is taken later while the store completes the upload.
       const sha = createHash('sha256');
-      const wholeMd5 = createHash('md5');
       const partMd5s: Buffer[] = [];
       const done: { partNumber: number; etag: string }[] = [];
       let sent = 0;
@@ -354,11 +357,11 @@ export class Uploader {
       for (let n = 1; n <= parts && failure === undefined; n++) {
         const offset = (n - 1) * partSize;
         const len = Math.min(partSize, seg.bytes - offset);
-        const buf = Buffer.alloc(len);
+        // Not zero-filled: the read below fills it whole or the part is refused.
+        const buf = Buffer.allocUnsafe(len);
         const { bytesRead } = await fh.read(buf, 0, len, offset);
         if (bytesRead !== len) throw new Error(`${path}: read ${bytesRead} of ${len} bytes at ${offset}`);
         sha.update(buf);
-        wholeMd5.update(buf);
         const md5 = createHash('md5').update(buf).digest();
         partMd5s.push(md5);
         const have = confirmed.get(n);
@@ -386,9 +389,18 @@ export class Uploader {
         this.forgetUpload(seg);
         throw new Error(`${path} changed since it was recorded (sha256 ${digest}, recorded ${seg.sha256}); it is checked again at the next start`);
       }
-      try {
-        await store.completeUpload(seg.object_key, uploadId, done, signal);
-      } catch (e) {
+      // While the store assembles the object (some stores copy it whole, which takes a while),
+      // the segment's MD5 is taken from the file again (it is still in the page cache); not to the
+      // end when the store answers with a multipart ETag (MD5 of the parts' MD5s), as most do.
+      let partsEtag = false;
+      const completing = store.completeUpload(seg.object_key, uploadId, done, signal).then((etag) => {
+        partsEtag = etag !== undefined && /-\d+"?$/.test(etag);
+        return etag;
+      });
+      const wholeMd5 = parts === 1 ? Promise.resolve(partMd5s[0]!.toString('hex')) : fileMd5(fh, seg.bytes, signal, () => partsEtag);
+      const [completed, whole] = await Promise.allSettled([completing, wholeMd5]);
+      if (completed.status === 'rejected') {
+        const e: unknown = completed.reason;
         if (!(isStoreError(e) && e.kind === 'gone-upload')) throw e;
         // Completed by an earlier attempt whose answer was lost, or dropped by the store.
         const there = await store.head(seg.object_key, signal);
@@ -397,8 +409,9 @@ export class Uploader {
           throw e;
         }
       }
+      if (whole.status === 'rejected') throw whole.reason instanceof Error ? whole.reason : new Error(errorMessage(whole.reason));
       const there = await store.head(seg.object_key, signal);
-      const expected = [wholeMd5.digest('hex'), `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${parts}`];
+      const expected = [`${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${parts}`, ...(whole.value ? [whole.value] : [])];
       const problem = !there
         ? 'the object is not in the store after its upload completed'
         : there.size !== seg.bytes
@@ -540,6 +553,24 @@ export function listUploads(db: Db, state: UploadListing['state'] = 'idle', held
   const pending = lessons.reduce((a, l) => a + (l.segments - l.uploaded), 0);
   const bytesPending = lessons.reduce((a, l) => a + (l.bytes - l.bytesUploaded), 0);
   return { lessons, pending, bytesPending: Math.max(0, bytesPending), state, heldUntil };
+}
+
+/**
+ * The MD5 of a file's first `bytes` bytes, read a chunk at a time so that other work goes on
+ * between chunks; undefined when `enough()` says it is no longer needed.
+ */
+async function fileMd5(fh: FileHandle, bytes: number, signal: AbortSignal, enough: () => boolean): Promise<string | undefined> {
+  const md5 = createHash('md5');
+  const chunk = Buffer.allocUnsafe(Math.min(bytes, 1024 * 1024));
+  for (let offset = 0; offset < bytes; ) {
+    if (signal.aborted) throw new Interrupted();
+    if (enough()) return undefined;
+    const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, bytes - offset), offset);
+    if (bytesRead === 0) throw new Error(`the segment ended at ${offset} of ${bytes} bytes while its MD5 was taken`);
+    md5.update(chunk.subarray(0, bytesRead));
+    offset += bytesRead;
+  }
+  return md5.digest('hex');
 }
 
 function unquote(etag: string): string {

@@ -34,6 +34,11 @@ export class S3Server {
     return s;
   }
 
+  /** The server process's id while it runs (the benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
   }
