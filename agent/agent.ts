@@ -67,6 +67,11 @@ export interface AgentOptions {
   usb?: UsbBus;
   /** Microphone tuning (tests shorten scan intervals and retries). */
   microphoneOptions?: Partial<Pick<MicrophoneOptions, 'scanMs' | 'lessonCheckMs' | 'open' | 'silence' | 'roots'>>;
+  /**
+   * The program that runs each lesson's media worker (default: this Node with the built
+   * worker). An agent run from the TypeScript sources (tests) names a TypeScript runner here.
+   */
+  mediaWorker?: { file: string; args: string[] };
 }
 
 /** Everything the running agent is made of; built in `start()`, the one composition root. */
@@ -228,6 +233,7 @@ export class Agent {
             log: log.child({ module: 'media' }),
             events,
             runDir: join(config.dataDir, 'run'),
+            ...(this.opts.mediaWorker && { workerCommand: this.opts.mediaWorker }),
             onSilence: (e) => microphone?.reportSilence(e.silent, e.levelDb, e.silent ? e.sinceMs : 0),
             audioDevice: () => microphone?.capture?.pcm,
             onSegmentClosed: (lessonId, location, durationNs) => {

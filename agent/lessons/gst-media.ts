@@ -23,6 +23,8 @@ export class GstLessonMedia implements LessonMedia {
       log: Logger;
       events: EventPublisher;
       runDir: string;
+      /** The program that runs the media worker (default: this Node with the built worker). */
+      workerCommand?: { file: string; args: string[] };
       /** The pipeline's silence alarm and its end (the microphone's health). */
       onSilence?: (e: SilenceEvent) => void;
       /**
@@ -54,6 +56,7 @@ export class GstLessonMedia implements LessonMedia {
         deviceId,
         lessonId: info.lessonId,
         runDir,
+        ...(this.deps.workerCommand && { command: this.deps.workerCommand }),
         ...(info.peerRoomIds[0] !== undefined && { peerRoomId: info.peerRoomIds[0] }),
         // A worker started again mid-lesson keeps the recording's cap.
         recordingCapKbps: recordingCap,

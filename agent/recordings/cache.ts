@@ -423,10 +423,12 @@ export class RecordingCache {
       let d = await this.disk();
       let segments = 0;
       let bytes = 0;
+      // A lesson's age is its date; when the cache first saw it only orders the lessons of one
+      // day (folders indexed again at start-up are all seen then, in no useful order).
       const candidates = this.deps.db
         .prepare(
           `SELECT s.lesson_id, s.idx, s.name, s.file_bytes, l.dir FROM recording_segments s JOIN recording_lessons l USING (lesson_id)
-           WHERE s.state = 'uploaded' AND l.ended_at IS NOT NULL ORDER BY l.created_at, s.lesson_id, s.idx`,
+           WHERE s.state = 'uploaded' AND l.ended_at IS NOT NULL ORDER BY l.date, l.created_at, s.lesson_id, s.idx`,
         )
         .all() as { lesson_id: string; idx: number; name: string; file_bytes: number; dir: string }[];
       const touched = new Set<string>();

@@ -88,6 +88,11 @@ export class Uploader {
   private readonly backoff: Backoff;
   private readonly bucket: TokenBucket;
   private holdUntil = 0;
+  /**
+   * After a failure that says nothing about the segment (the store unreachable, a timeout, a
+   * 5xx) nothing is sent before this time; then the queue resumes with the oldest segment due.
+   */
+  private retryAt = 0;
   private state: UploadListing['state'] = 'idle';
   private adjustTimer: NodeJS.Timeout | undefined;
   private storeInstance: ObjectStore | undefined;
@@ -145,6 +150,7 @@ export class Uploader {
       .prepare("UPDATE recording_segments SET state = 'pending', next_attempt_at = ? WHERE state IN ('pending', 'failed') AND condition != 'missing'")
       .run(now);
     this.holdUntil = 0;
+    this.retryAt = 0;
     this.backoff.reset();
     const lessons = this.deps.db
       .prepare(
@@ -199,6 +205,14 @@ export class Uploader {
         await sleep(1000, this.wakeCtl.signal);
         continue;
       }
+      // (A clock stepped back further than the longest retry delay does not hold it longer.)
+      if (now < this.retryAt && this.retryAt - now <= this.deps.settings.retryMaxSec * 1000) {
+        // The store was unreachable: wait it out rather than try every other segment in turn,
+        // which would also leave the queue in the order of their failures, not oldest first.
+        this.state = 'waiting';
+        await sleep(this.retryAt - now, this.wakeCtl.signal);
+        continue;
+      }
       const seg = this.nextSegment(now);
       if (seg) {
         this.state = 'uploading';
@@ -218,12 +232,13 @@ export class Uploader {
     this.state = 'idle';
   }
 
+  /** The oldest lesson's next segment due: by the lesson's date, then when the cache first saw it. */
   private nextSegment(now: number): SegmentRow | undefined {
     return this.deps.db
       .prepare(
         `SELECT s.* FROM recording_segments s JOIN recording_lessons l USING (lesson_id)
          WHERE s.state IN ('pending', 'failed') AND s.condition != 'missing' AND s.next_attempt_at <= ?
-         ORDER BY l.created_at, s.lesson_id, s.idx LIMIT 1`,
+         ORDER BY l.date, l.created_at, s.lesson_id, s.idx LIMIT 1`,
       )
       .get(now) as SegmentRow | undefined;
   }
@@ -240,7 +255,7 @@ export class Uploader {
       .prepare(
         `SELECT l.* FROM recording_lessons l WHERE l.ended_at IS NOT NULL AND l.manifest_uploaded_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM recording_segments s WHERE s.lesson_id = l.lesson_id AND s.state IN ('pending', 'failed'))
-         ORDER BY l.created_at LIMIT 1`,
+         ORDER BY l.date, l.created_at LIMIT 1`,
       )
       .get() as LessonRow | undefined;
   }
@@ -279,6 +294,7 @@ export class Uploader {
       return;
     }
     const delay = this.backoff.next();
+    this.retryAt = now + delay;
     this.deps.db
       .prepare('UPDATE recording_segments SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE lesson_id = ? AND idx = ?')
       .run(message, now + delay, seg.lesson_id, seg.idx);
@@ -521,7 +537,7 @@ export function listUploads(db: Db, state: UploadListing['state'] = 'idle', held
          MAX(s.last_error) AS last_error,
          MIN(CASE WHEN s.state IN ('pending', 'failed') THEN s.next_attempt_at END) AS next_at
        FROM recording_lessons l LEFT JOIN recording_segments s USING (lesson_id)
-       GROUP BY l.lesson_id ORDER BY l.created_at`,
+       GROUP BY l.lesson_id ORDER BY l.date, l.created_at`,
     )
     .all() as {
     lesson_id: string;
