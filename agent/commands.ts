@@ -30,13 +30,6 @@ export interface CommandSpec {
   timeoutMs?: number;
 }
 
-/** `device-error` with a message saying which later part of lectern brings the subsystem. */
-export function notYetAvailable(what: string, issue: string): CommandSpec['run'] {
-  return async () => {
-    throw new CommandError('device-error', `${what} is not available in this version of lectern yet (it lands with ${issue})`);
-  };
-}
-
 export interface DispatcherDeps {
   db: Db;
   outbox: Outbox;
