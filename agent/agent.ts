@@ -299,6 +299,7 @@ export class Agent {
       clock: this.clock,
       log: log.child({ module: 'recordings' }),
       events,
+      episode: { open: () => cache.openDiskLowEpisode(), hold: (active) => cache.holdDiskLowEpisode(active) },
     });
     const control = new ControlServer(
       config.dataDir,

@@ -103,6 +103,8 @@ export class RecordingCache {
   private readonly cutTraces = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
   private diskLowSince: number | undefined;
+  /** The live recording is capped for lack of room (see holdDiskLowEpisode). */
+  private capHeld = false;
 
   constructor(private readonly deps: CacheDeps) {}
 
@@ -533,11 +535,26 @@ export class RecordingCache {
           neededBytes: this.deps.settings.lessonReserveBytes,
         },
       });
-    } else if (!problem && this.diskLowSince !== undefined) {
+    } else if (!problem && this.diskLowSince !== undefined && !this.capHeld) {
       this.diskLowSince = undefined;
       this.deps.log.info('the disk holds the next lesson again');
     }
     return problem;
+  }
+
+  /**
+   * Opens a disk.low episode for another reporter (the recording's bitrate cap): true when none
+   * was open, so the caller reports it; false when this episode was already reported.
+   */
+  openDiskLowEpisode(): boolean {
+    if (this.diskLowSince !== undefined) return false;
+    this.diskLowSince = this.deps.clock.now().getTime();
+    return true;
+  }
+
+  /** While the live recording is capped for lack of room, the disk.low episode stays open. */
+  holdDiskLowEpisode(active: boolean): void {
+    this.capHeld = active;
   }
 }
 

@@ -126,6 +126,12 @@ export interface RecordingRateDeps {
   clock: Clock;
   log: Logger;
   events: EventPublisher;
+  /**
+   * The disk.low episode shared with the recording cache: one event per episode, whichever of
+   * the two sees the shortage first. `open()` returns false when an episode is already open (then
+   * nothing is emitted); `hold(active)` keeps the episode open while the recording is capped.
+   */
+  episode?: { open(): boolean; hold(active: boolean): void };
 }
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
@@ -134,8 +140,8 @@ const min = (sec: number): string => `${Math.max(0, Math.round(sec / 60))} min`;
 /**
  * Applies `recordingCapFor` to the live lesson, once per check. A new lesson (or a new media
  * session of the same lesson) starts at full bitrate and is judged afresh. The first cap of a
- * session is reported as `disk.low`, and so is the moment even the floor stops fitting; every
- * change is logged.
+ * session is reported as `disk.low`, and so is the moment even the floor stops fitting, unless
+ * the disk.low episode is already open (the cache reported it); every change is logged.
  */
 export class RecordingRateGovernor {
   private session: MediaSession | undefined;
@@ -156,6 +162,7 @@ export class RecordingRateGovernor {
     if (!live || !rates || !live.session.setRecordingCap) {
       this.session = undefined;
       this.capKbps = null;
+      this.deps.episode?.hold(false);
       return;
     }
     if (live.session !== this.session) {
@@ -174,6 +181,7 @@ export class RecordingRateGovernor {
       live.session.setRecordingCap(d.capKbps);
       this.capKbps = d.capKbps;
     }
+    this.deps.episode?.hold(d.capKbps !== null);
     const fields = { lessonId: live.lessonId, capKbps: d.capKbps, before, roomBytes: room.roomBytes, remainingSec: Math.round(remainingSec), budgetKbps: Math.round(d.budgetKbps) };
     if (d.capKbps === null) {
       if (before !== null) this.deps.log.info(fields, 'the disk holds the rest of the lesson at full bitrate again; recording cap lifted');
@@ -188,6 +196,7 @@ export class RecordingRateGovernor {
     if (!first && !short) return;
     this.reported = true;
     if (!d.fits) this.reportedShort = true;
+    if (this.deps.episode && !this.deps.episode.open()) return;
     this.deps.events.emit({
       type: 'disk.low',
       severity: d.fits ? 'warning' : 'error',

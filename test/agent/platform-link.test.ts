@@ -176,10 +176,11 @@ describe('platform link', () => {
     await platform.waitFor<Health>('heartbeat', (h) => h.bootId === agent.bootId, 'first heartbeat');
     await broker.stop();
     await waitUntil(() => !agent.running!.link.connected, 'link down');
-    // The agent's own count: a heartbeat sent as the broker went down may never have arrived.
+    await new Promise((r) => setTimeout(r, 11_000)); // two heartbeat intervals offline
+    // The agent's own count, read once offline for a while: a heartbeat written as the broker
+    // went down (its write settling only after the link was seen down) may never have arrived.
     const lastSeq = agent.running!.heartbeat.lastSeq;
     expect(lastSeq).toBeGreaterThanOrEqual(1);
-    await new Promise((r) => setTimeout(r, 11_000)); // two heartbeat intervals offline
     await broker.start();
     await platform.waitFor<StatusMessage>('status', (s) => s.bootId === agent.bootId && s.online && platform.payloads<StatusMessage>('status').filter((x) => x.bootId === agent.bootId).length >= 2, 'second birth', 20_000);
     const after = await waitUntil(() => {
