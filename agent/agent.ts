@@ -40,14 +40,14 @@ import { recordingFullVideoKbps } from '../pipelines/builder.js';
 import { join } from 'node:path';
 import { mkdirSync, rmSync } from 'node:fs';
 import { Microphone, NodeUsbBus, type MicrophoneOptions, type UsbBus } from '../drivers/mic/index.js';
-
-/** Uplink bitrate assumed when checking that the disk holds a lesson. */
-const LESSON_BITRATE_KBPS = 4000;
 import { localDate } from './contract/time.js';
 import { RecordingCache } from './recordings/cache.js';
 import { RecordingRateGovernor } from './recordings/disk-rate.js';
 import { Uploader, listUploads, pendingUploads } from './recordings/uploader.js';
 import { S3ObjectStore } from './recordings/store.js';
+
+/** Uplink bitrate assumed when checking that the disk holds a lesson. */
+const LESSON_BITRATE_KBPS = 4000;
 
 export interface AgentOptions {
   config: Config;
