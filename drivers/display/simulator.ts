@@ -7,7 +7,7 @@
  * It can misbehave on purpose: stop answering, answer with garbage, put noise before replies,
  * split replies across writes, delay them, or refuse (NAK / NG / `-`) every command.
  */
-import { SerialPort } from 'serialport';
+import { SimSerialPorts } from '../sim-serial.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import { BENQ_INPUTS, BENQ_INPUT_GET, BENQ_INPUT_SET, BENQ_POWER_GET, BENQ_POWER_SET, BenqParser, benqFrame, decodeBenq } from './benq.js';
@@ -65,7 +65,7 @@ export class DisplaySimulator {
   readonly received: string[] = [];
   private faults: SimDisplayFaults;
   private readonly log: Logger;
-  private readonly ports = new Set<SerialPort>();
+  private readonly serial: SimSerialPorts;
   private readonly links = new Set<SimDisplayLink>();
   private chain: Promise<void> = Promise.resolve();
   private bootedAt = 0;
@@ -76,6 +76,7 @@ export class DisplaySimulator {
     this.power = options.power ?? 'off';
     this.faults = { ...options.faults };
     this.log = (options.log ?? silentLogger()).child({ module: 'display-sim' });
+    this.serial = new SimSerialPorts(this.log, 'display simulator');
     const name = options.input ?? 'hdmi1';
     const code = this.codeOf(name);
     if (code === undefined) throw new RangeError(`the ${this.profile} simulator has no input "${name}"`);
@@ -180,34 +181,12 @@ export class DisplaySimulator {
 
   /** Open a serial port (one end of a socat pty pair) and serve the panel on it. */
   async attachSerial(path: string, options: { baudRate?: number } = {}): Promise<void> {
-    const port = new SerialPort({ path, baudRate: options.baudRate ?? 9600, autoOpen: false });
-    await new Promise<void>((resolve, reject) => {
-      port.open((err) => (err ? reject(err) : resolve()));
-    });
-    const link = this.connect((bytes) => {
-      if (port.isOpen) port.write(Buffer.from(bytes));
-    });
-    this.ports.add(port);
-    port.on('data', (chunk: Buffer) => link.receive(chunk));
-    port.on('error', (err: Error) => this.log.debug({ err, path }, 'display simulator serial error'));
-    port.on('close', () => {
-      link.close();
-      this.ports.delete(port);
-    });
+    await this.serial.attach(path, options.baudRate ?? 9600, (send) => this.connect(send));
   }
 
   /** Close the serial ports. */
   async detachSerial(): Promise<void> {
-    await Promise.all(
-      [...this.ports].map(
-        (port) =>
-          new Promise<void>((resolve) => {
-            if (!port.isOpen) return resolve();
-            port.close(() => resolve());
-          }),
-      ),
-    );
-    this.ports.clear();
+    await this.serial.detach();
   }
 
   async close(): Promise<void> {

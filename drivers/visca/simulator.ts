@@ -9,7 +9,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import { SerialPort } from 'serialport';
+import { SimSerialPorts } from '../sim-serial.js';
 import type { Logger } from '../../agent/log.js';
 import { silentLogger } from '../../agent/log.js';
 import { sleep } from '../../agent/backoff.js';
@@ -164,7 +164,7 @@ export class ViscaSimulator {
   private dropCount = 0;
   private muted = false;
   private readonly streams = new Set<StreamEntry>();
-  private readonly serialPorts = new Set<SerialPort>();
+  private readonly serial: SimSerialPorts;
   private udp: UdpSocket | undefined;
   private readonly ipSessions = new Map<string, IpSession>();
   private tcp: Server | undefined;
@@ -175,6 +175,7 @@ export class ViscaSimulator {
 
   constructor(private readonly options: SimulatorOptions = {}) {
     this.log = (options.log ?? silentLogger()).child({ module: 'visca-sim' });
+    this.serial = new SimSerialPorts(this.log, 'simulator');
     this.faults = { ...options.faults };
     this.quirks = { ...options.quirks };
     const count = Math.min(MAX_ADDRESS, Math.max(1, Math.floor(options.cameras ?? 1)));
@@ -375,34 +376,12 @@ export class ViscaSimulator {
 
   /** Open a serial port (e.g. one end of a socat pty pair) and serve the chain on it. */
   async attachSerial(path: string, options: { baudRate?: number } = {}): Promise<void> {
-    const port = new SerialPort({ path, baudRate: options.baudRate ?? 9600, autoOpen: false });
-    await new Promise<void>((resolve, reject) => {
-      port.open((err) => (err ? reject(err) : resolve()));
-    });
-    const link = this.connect((bytes) => {
-      if (port.isOpen) port.write(Buffer.from(bytes));
-    });
-    this.serialPorts.add(port);
-    port.on('data', (chunk: Buffer) => link.receive(chunk));
-    port.on('error', (err: Error) => this.log.debug({ err, path }, 'simulator serial error'));
-    port.on('close', () => {
-      link.close();
-      this.serialPorts.delete(port);
-    });
+    await this.serial.attach(path, options.baudRate ?? 9600, (send) => this.connect(send));
   }
 
   /** Close the serial ports (the far end then sees silence, as with a pulled cable). */
   async detachSerial(): Promise<void> {
-    await Promise.all(
-      [...this.serialPorts].map(
-        (port) =>
-          new Promise<void>((resolve) => {
-            if (!port.isOpen) return resolve();
-            port.close(() => resolve());
-          }),
-      ),
-    );
-    this.serialPorts.clear();
+    await this.serial.detach();
   }
 
   /** Raw VISCA on TCP (PTZOptics style). Port 0 picks a free one; returns the port. */
